@@ -1,0 +1,5 @@
+"""`python -m admit` runs the command line."""
+
+from admit.cli import main
+
+main()

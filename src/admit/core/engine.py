@@ -1,0 +1,313 @@
+"""The engine: an immutable, kind-indexed `PolicySet` and `evaluate`, the one entry point that
+the webhook, the data API, `admit check`, `admit test` and audits all call.
+
+Pure: no I/O. A rule that raises becomes an `error` result naming the rule; its traceback is kept
+on the result for the adapter to log.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from time import perf_counter_ns
+from typing import Any, Literal
+
+from admit.core.decision import Decision, decide
+from admit.core.errors import AdmitError
+from admit.core.outcome import RuleResult, Violation
+from admit.core.patch import MutableObject, copy_json, make_patch
+from admit.core.review import Request, with_object
+from admit.core.rules import Rule
+from admit.core.views import View
+from admit.core.workloads import POD_TEMPLATES, TEMPLATE_PREFIX, plural, template_of
+
+Phase = Literal["all", "mutate", "validate"]
+_CACHE_LIMIT = 4096
+_ADMIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+class EvaluationError(AdmitError):
+    """A decision rule raised; the API answers 500 with this message, never the traceback."""
+
+    code = "evaluation_error"
+    exit_code = 1
+    http_status = 500
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """A rule as it applies to one kind: directly, or to the pod template at `keys`."""
+
+    rule: Rule
+    keys: tuple[str, ...] | None = None
+    prefix: str = ""
+
+
+class PolicySet:
+    """An immutable set of rules with bundle data, indexed by kind on first use of each kind."""
+
+    __slots__ = ("_index", "data", "decisions", "digest", "rules", "source")
+
+    def __init__(
+        self,
+        rules: Iterable[Rule],
+        *,
+        data: Mapping[str, Any] | None = None,
+        digest: str = "",
+        source: str = "",
+    ) -> None:
+        self.rules: tuple[Rule, ...] = tuple(rules)
+        self.data = View(data or {})
+        self.digest = digest
+        self.source = source
+        self.decisions: dict[str, Rule] = {
+            r.path: r for r in self.rules if r.type == "decision" and r.path
+        }
+        self._index: dict[tuple[str, str, str, str, str], tuple[Binding, ...]] = {}
+
+    def bindings_for(self, request: Request) -> tuple[Binding, ...]:
+        """The rules that apply to the request's kind, mutations first, in bundle order."""
+        group, version, kind = request.kind
+        key = (group, version, kind, request.subresource, request.resource[2])
+        found = self._index.get(key)
+        if found is None:
+            found = self._bind(*key)
+            if len(self._index) < _CACHE_LIMIT:
+                self._index[key] = found
+        return found
+
+    def _bind(
+        self, group: str, version: str, kind: str, subresource: str, resource: str
+    ) -> tuple[Binding, ...]:
+        template_keys = POD_TEMPLATES.get((group, kind)) if not subresource else None
+        bound: list[Binding] = []
+        for rule in self.rules:
+            if rule.match is None:
+                continue
+            for pattern in rule.match.kinds:
+                if subresource:
+                    hit = bool(pattern.subresource) and _glob(pattern.subresource, subresource) and (
+                        pattern.covers(group, version, kind) or plural(pattern.kind) == resource
+                    )
+                else:
+                    hit = not pattern.subresource and pattern.covers(group, version, kind)
+                if hit:
+                    bound.append(Binding(rule))
+                    break
+                if (
+                    template_keys
+                    and pattern.kind == "Pod"
+                    and not pattern.subresource
+                    and pattern.covers("", "v1", "Pod")
+                ):
+                    bound.append(Binding(rule, template_keys, TEMPLATE_PREFIX[(group, kind)]))
+                    break
+        bound.sort(key=lambda b: b.rule.type != "mutate")  # stable: mutations first
+        return tuple(bound)
+
+    def __repr__(self) -> str:
+        return f"PolicySet({len(self.rules)} rules, digest={self.digest[:12]!r})"
+
+
+def _glob(pattern: str, value: str) -> bool:
+    from fnmatch import fnmatchcase
+
+    return pattern == value or fnmatchcase(value, pattern)
+
+
+def evaluate(policy_set: PolicySet, request: Request, *, phase: Phase = "all") -> Decision:
+    """Decide about one request: run matching mutations (unless `phase="validate"`), then the
+    validations on the mutated object (unless `phase="mutate"`)."""
+    start = perf_counter_ns()
+    bindings = policy_set.bindings_for(request)
+    if not bindings:
+        return decide((), (), perf_counter_ns() - start)
+    results: list[RuleResult] = []
+    patch: list[dict[str, Any]] = []
+    if phase != "validate" and isinstance(request.raw_object, dict):
+        mutations = [b for b in bindings if b.rule.type == "mutate"]
+        if mutations:
+            mutated = _mutate(mutations, request, results)
+            patch = make_patch(request.raw_object, mutated)
+            if patch:
+                request = with_object(request, mutated)
+    if phase != "mutate":
+        for binding in bindings:
+            if binding.rule.type == "validate":
+                result = _validate(binding, request)
+                if result is not None:
+                    results.append(result)
+    return decide(results, patch, perf_counter_ns() - start)
+
+
+def _subject(binding: Binding, request: Request, obj: Any) -> Request | None:
+    if binding.keys is None:
+        return request
+    template = template_of(obj, binding.keys)
+    old = template_of(request.raw_old_object, binding.keys)
+    if template is None and old is None:
+        return None
+    return request.for_template(binding.prefix, template, old)
+
+
+def _validate(binding: Binding, request: Request) -> RuleResult | None:
+    rule = binding.rule
+    subject = _subject(binding, request, request.raw_object)
+    if subject is None:
+        return None
+    assert rule.match is not None
+    if not rule.match.admits(subject):
+        return RuleResult(rule.policy, rule.name, "skip", rule.action, on_error=rule.on_error)
+    start = perf_counter_ns()
+    try:
+        violations = _violations(rule, rule(subject))
+    except Exception as exc:
+        return _error(rule, exc, perf_counter_ns() - start)
+    elapsed = perf_counter_ns() - start
+    if not violations:
+        return RuleResult(rule.policy, rule.name, "pass", rule.action, (), elapsed,
+                          on_error=rule.on_error)  # fmt: skip
+    if binding.prefix:
+        violations = tuple(
+            Violation(v.message, binding.prefix + v.path if v.path else binding.prefix[:-1], v.level)
+            for v in violations
+        )
+    outcome = "fail" if any(v.level == "deny" for v in violations) else "warn"
+    return RuleResult(rule.policy, rule.name, outcome, rule.action, violations, elapsed,
+                      on_error=rule.on_error)  # fmt: skip
+
+
+def _violations(rule: Rule, returned: Any) -> tuple[Violation, ...]:
+    """Normalise what a rule returned or yielded into violations."""
+    if returned is None or returned is True:
+        return ()
+    if returned is False:
+        return (Violation(rule.description or f"rule {rule.key} failed"),)
+    if isinstance(returned, str):
+        return (Violation(returned),)
+    if isinstance(returned, Violation):
+        return (returned,)
+    if isinstance(returned, Iterable) and not isinstance(returned, (bytes, Mapping)):
+        found = []
+        for item in returned:
+            if item is None:
+                continue
+            if isinstance(item, str):
+                found.append(Violation(item))
+            elif isinstance(item, Violation):
+                found.append(item)
+            else:
+                raise TypeError(_bad_return(item))
+        return tuple(found)
+    raise TypeError(_bad_return(returned))
+
+
+def _bad_return(value: Any) -> str:
+    return (
+        f"a rule returns or yields None, str or admit.Violation; got {type(value).__name__} "
+        f"{value!r:.60}"
+    )
+
+
+def _error(rule: Rule, exc: Exception, elapsed: int) -> RuleResult:
+    text = f"{type(exc).__name__}: {exc}"
+    return RuleResult(
+        rule.policy, rule.name, "error", rule.action, (), elapsed,
+        error=text[:500], location=_location(exc, rule), traceback=traceback.format_exc(),
+        on_error=rule.on_error,
+    )  # fmt: skip
+
+
+def _location(exc: Exception, rule: Rule) -> str | None:
+    """`file:line` of the deepest frame in policy code (outside admit itself)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    for frame in reversed(frames):
+        if not frame.filename.startswith(_ADMIT_DIR):
+            return f"{frame.filename}:{frame.lineno}"
+    return f"{rule.file}:{rule.line}" if rule.file else None
+
+
+def _mutate(bindings: list[Binding], request: Request, results: list[RuleResult]) -> Any:
+    """Run mutations in order on a private copy; a rule that raises leaves no change behind."""
+    working = copy_json(request.raw_object)
+    for binding in bindings:
+        rule = binding.rule
+        assert rule.match is not None
+        current = with_object(request, working)
+        subject = _subject(binding, current, working)
+        if subject is None:
+            continue
+        if not rule.match.admits(subject):
+            results.append(RuleResult(rule.policy, rule.name, "skip", rule.action,
+                                      on_error=rule.on_error))  # fmt: skip
+            continue
+        snapshot = copy_json(working)
+        start = perf_counter_ns()
+        try:
+            working = _apply_mutation(binding, subject, working)
+        except Exception as exc:
+            working = snapshot
+            results.append(_error(rule, exc, perf_counter_ns() - start))
+            continue
+        results.append(RuleResult(rule.policy, rule.name, "pass", rule.action, (),
+                                  perf_counter_ns() - start, on_error=rule.on_error))  # fmt: skip
+    return working
+
+
+def _apply_mutation(binding: Binding, subject: Request, working: dict[str, Any]) -> Any:
+    if binding.keys is None:
+        obj = MutableObject(working, subject)
+        _drain(binding.rule(obj))
+        return dict(obj)
+    template = template_of(working, binding.keys)
+    assert template is not None
+    had_metadata = "metadata" in template
+    pod = MutableObject(
+        {"apiVersion": "v1", "kind": "Pod", "metadata": template.get("metadata") or {},
+         "spec": template.get("spec") or {}},
+        subject,
+    )  # fmt: skip
+    _drain(binding.rule(pod))
+    if had_metadata or pod.get("metadata"):
+        template["metadata"] = pod.get("metadata")
+    template["spec"] = pod.get("spec")
+    return working
+
+
+def _drain(returned: Any) -> None:
+    if returned is not None and not isinstance(returned, (str, bytes, Mapping)):
+        for _ in returned if isinstance(returned, Iterable) else ():
+            pass
+
+
+def query(policy_set: PolicySet, path: str, input: Any) -> tuple[bool, Any]:
+    """Evaluate the decision at `path` (or every decision below it, as a nested document).
+
+    Returns (defined, value); an unknown path is undefined, like OPA's `{}` answer.
+    """
+    path = path.strip("/")
+    rule = policy_set.decisions.get(path)
+    if rule is not None:
+        return True, _decide(rule, input)
+    prefix = f"{path}/" if path else ""
+    below = [r for p, r in policy_set.decisions.items() if p.startswith(prefix)]
+    if not below:
+        return False, None
+    document: dict[str, Any] = {}
+    for r in below:
+        *parents, leaf = (r.path or "")[len(prefix):].split("/")
+        node = document
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = _decide(r, input)
+    return True, document
+
+
+def _decide(rule: Rule, input: Any) -> Any:
+    try:
+        value = rule(View(input) if isinstance(input, dict) else input)
+    except Exception as exc:
+        raise EvaluationError(f"decision {rule.path} ({rule.key}) raised {type(exc).__name__}: {exc}") from exc
+    return value.raw if isinstance(value, View) else value

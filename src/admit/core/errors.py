@@ -1,0 +1,71 @@
+"""The one exception tree of admit; each error knows its stable code, exit code and HTTP status.
+
+    AdmitError
+     ├── DefinitionError   a rule is declared wrongly (bad match, action, parameter)
+     ├── BundleError       a bundle failed to load; carries every Problem found in one pass
+     └── InputError        a manifest, review or input document cannot be used
+
+A denial is never an exception: it is a `Decision`. Only the CLI's `main` and the server's error
+handler turn these into exit codes or HTTP answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong, located: printed as `path:line: code: message`."""
+
+    path: str
+    line: int | None
+    code: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.code}: {self.message}"
+
+
+class AdmitError(Exception):
+    """Root of admit's errors."""
+
+    code = "admit_error"
+    exit_code = 1
+    http_status = 500
+
+
+class DefinitionError(AdmitError, ValueError):
+    """A decorator or `Match` was given something it cannot use."""
+
+    code = "definition_error"
+    exit_code = 3
+    http_status = 500
+
+
+class BundleError(AdmitError):
+    """A bundle could not be loaded; `problems` lists everything found, in file order."""
+
+    code = "bundle_error"
+    exit_code = 3
+    http_status = 500
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class InputError(AdmitError):
+    """An input document (manifest, AdmissionReview, decision input) is unusable."""
+
+    code = "input_error"
+    exit_code = 2
+    http_status = 400
+
+    def __init__(self, message: str, *, path: str = "", line: int | None = None) -> None:
+        self.path = path
+        self.line = line
+        where = "" if not path else (f"{path}:{line}: " if line is not None else f"{path}: ")
+        super().__init__(f"{where}{message}")

@@ -1,0 +1,230 @@
+"""The request a rule reads: one admission request seen through read-only views.
+
+Built straight over the decoded AdmissionRequest (webhook) or over a synthetic one (`admit check`),
+never copying the object. A Pod rule applied to a workload sees a `Request` for the pod template,
+whose `prefix` tells the engine where in the workload its paths point.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from admit.core.views import MISSING, View
+
+EMPTY_DATA = View({})
+CONTAINER_SECTIONS = ("containers", "initContainers", "ephemeralContainers")
+
+
+@dataclass(frozen=True, slots=True)
+class UserInfo:
+    """Who asked: `userInfo` of the AdmissionRequest."""
+
+    username: str = ""
+    uid: str = ""
+    groups: tuple[str, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, raw: Mapping[str, Any] | None) -> UserInfo:
+        if not raw:
+            return ANONYMOUS
+        return cls(
+            username=raw.get("username") or "",
+            uid=raw.get("uid") or "",
+            groups=tuple(raw.get("groups") or ()),
+            extra=raw.get("extra") or {},
+        )
+
+
+ANONYMOUS = UserInfo()
+
+
+class Container(View):
+    """A container, init container or ephemeral container, with its path in the pod."""
+
+    __slots__ = ("index", "path", "section")
+
+    def __init__(self, raw: Mapping[str, Any], section: str, index: int) -> None:
+        super().__init__(raw)
+        self.section = section
+        self.index = index
+        self.path = f"spec.{section}[{index}]"
+
+    def __repr__(self) -> str:
+        return f"Container({self.path}, name={self._raw.get('name')!r})"
+
+
+def _labels(obj: Any) -> Mapping[str, str] | None:
+    if not isinstance(obj, dict):
+        return None
+    meta = obj.get("metadata")
+    return meta.get("labels") or {} if isinstance(meta, dict) else {}
+
+
+class Request:
+    """One admission request, read-only. Fields absent from the review read as empty values."""
+
+    __slots__ = (
+        "_containers",
+        "cluster",
+        "data",
+        "kind",
+        "namespace",
+        "namespace_labels",
+        "operation",
+        "prefix",
+        "raw",
+        "raw_object",
+        "raw_old_object",
+        "subresource",
+        "user",
+    )
+
+    def __init__(
+        self,
+        raw: Mapping[str, Any],
+        *,
+        data: View = EMPTY_DATA,
+        cluster: Any = None,
+        namespace_labels: Mapping[str, str] | None = None,
+    ) -> None:
+        self.raw = raw
+        kind = raw.get("kind") or {}
+        self.kind: tuple[str, str, str] = (
+            kind.get("group", ""),
+            kind.get("version", ""),
+            kind.get("kind", ""),
+        )
+        self.operation: str = raw.get("operation", "")
+        self.namespace: str = raw.get("namespace") or ""
+        self.subresource: str = raw.get("subResource") or ""
+        self.user = UserInfo.of(raw.get("userInfo"))
+        self.raw_object: Any = raw.get("object")
+        self.raw_old_object: Any = raw.get("oldObject")
+        self.data = data
+        self.cluster = cluster
+        self.namespace_labels = namespace_labels
+        self.prefix = ""
+        self._containers: tuple[Container, ...] | None = None
+
+    def for_template(self, prefix: str, template: Any, old_template: Any) -> Request:
+        """The request a Pod rule sees for a workload's pod template at `prefix`."""
+        twin = with_object(self, _template_pod(template, self.namespace))
+        twin.kind = ("", "v1", "Pod")
+        twin.subresource = ""
+        twin.raw_old_object = _template_pod(old_template, self.namespace)
+        twin.prefix = prefix
+        return twin
+
+    # --- identity -------------------------------------------------------------------------
+    @property
+    def uid(self) -> str:
+        return str(self.raw.get("uid", ""))
+
+    @property
+    def name(self) -> str:
+        """The object's name (for generateName creates, the prefix until the name is given)."""
+        name = self.raw.get("name")
+        if name:
+            return str(name)
+        obj = self.raw_object if isinstance(self.raw_object, dict) else self.raw_old_object
+        meta = obj.get("metadata") if isinstance(obj, dict) else None
+        if isinstance(meta, dict):
+            return str(meta.get("name") or meta.get("generateName") or "")
+        return ""
+
+    @property
+    def resource(self) -> tuple[str, str, str]:
+        res = self.raw.get("resource") or {}
+        return (res.get("group", ""), res.get("version", ""), res.get("resource", ""))
+
+    @property
+    def dry_run(self) -> bool:
+        return bool(self.raw.get("dryRun"))
+
+    @property
+    def options(self) -> Any:
+        return _view(self.raw.get("options"))
+
+    # --- objects --------------------------------------------------------------------------
+    @property
+    def object(self) -> Any:
+        """The object being written (`MISSING` on DELETE)."""
+        return _view(self.raw_object)
+
+    @property
+    def old_object(self) -> Any:
+        """The object before the write (`MISSING` on CREATE)."""
+        return _view(self.raw_old_object)
+
+    @property
+    def labels(self) -> Mapping[str, str]:
+        """Labels of the object, or of the old object on DELETE."""
+        found = _labels(self.raw_object)
+        if found is None:
+            found = _labels(self.raw_old_object)
+        return found or {}
+
+    @property
+    def old_labels(self) -> Mapping[str, str] | None:
+        return _labels(self.raw_old_object)
+
+    @property
+    def containers(self) -> tuple[Container, ...]:
+        """Every container of the pod (containers, initContainers, ephemeralContainers)."""
+        if self._containers is None:
+            self._containers = _containers_of(self.raw_object)
+        return self._containers
+
+    def path(self, relative: str) -> str:
+        """`relative` (a path in the object a rule sees) as a path in the request's object."""
+        return self.prefix + relative
+
+    def __repr__(self) -> str:
+        group, version, kind = self.kind
+        return (
+            f"Request({self.operation} {group + '/' if group else ''}{version}/{kind} "
+            f"{self.namespace + '/' if self.namespace else ''}{self.name}{self.prefix and ' @' + self.prefix})"
+        )
+
+
+def _view(value: Any) -> Any:
+    if value is None:
+        return MISSING
+    return View(value) if isinstance(value, dict) else value
+
+
+def _containers_of(obj: Any) -> tuple[Container, ...]:
+    spec = obj.get("spec") if isinstance(obj, dict) else None
+    if not isinstance(spec, dict):
+        return ()
+    found: list[Container] = []
+    for section in CONTAINER_SECTIONS:
+        items = spec.get(section)
+        if isinstance(items, list):
+            found.extend(
+                Container(c, section, i) for i, c in enumerate(items) if isinstance(c, dict)
+            )
+    return tuple(found)
+
+
+def _template_pod(template: Any, namespace: str) -> dict[str, Any] | None:
+    if not isinstance(template, dict):
+        return None
+    metadata = template.get("metadata")
+    metadata = dict(metadata) if isinstance(metadata, dict) else {}
+    if namespace:
+        metadata.setdefault("namespace", namespace)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template.get("spec")}
+
+
+def with_object(request: Request, obj: Any) -> Request:
+    """`request` whose object is `obj` (what validations see after mutations)."""
+    twin = object.__new__(Request)
+    for name in Request.__slots__:
+        setattr(twin, name, getattr(request, name))
+    twin.raw_object = obj
+    twin._containers = None
+    return twin

@@ -1,0 +1,1 @@
+"""Turning files into a `PolicySet`: bundle directories, `admit.yaml`, data files, manifests."""

@@ -1,0 +1,124 @@
+"""`admit.yaml`: per-policy and per-rule overrides of parameters, action, on_error and enabled.
+
+    policies:
+      trusted-images:            # the policy (module) name; `_` and `-` are interchangeable
+        action: warn             # default for every rule of the module
+        parameters:              # given to every rule of the module that has the parameter
+          repo_prefix: registry.example.com
+        rules:
+          disallow_latest_tag:
+            action: enforce
+            on_error: allow
+            enabled: false
+            parameters: {}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from admit.core.errors import Problem
+from admit.core.outcome import ACTIONS, ON_ERROR
+from admit.core.params import check_arguments
+from admit.core.rules import Rule
+from admit.loading.yamlfile import LineDict
+
+_TOP_KEYS = frozenset({"policies"})
+_POLICY_KEYS = frozenset({"action", "on_error", "parameters", "rules", "enabled"})
+_RULE_KEYS = frozenset({"action", "on_error", "parameters", "enabled"})
+
+
+def normalise(name: str) -> str:
+    return name.replace("_", "-")
+
+
+class _Checker:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.problems: list[Problem] = []
+
+    def add(self, where: Any, key: Any, code: str, message: str) -> None:
+        line = where.line_of(key) if isinstance(where, LineDict) else None
+        self.problems.append(Problem(self.path, line, code, message))
+
+    def mapping(self, parent: Any, key: Any, value: Any, what: str) -> Mapping[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            self.add(parent, key, "invalid_config", f"{what} must be a mapping")
+            return {}
+        return value
+
+    def keys(self, mapping: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
+        for key in mapping:
+            if key not in allowed:
+                self.add(mapping, key, "invalid_config",
+                         f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")  # fmt: skip
+
+
+def apply_config(
+    rules: list[Rule], config: Any, path: str
+) -> tuple[list[Rule], list[Problem]]:
+    """`rules` with the overrides of a parsed `admit.yaml` applied, and every problem found."""
+    check = _Checker(path)
+    top = check.mapping(None, None, config, "admit.yaml")
+    check.keys(top, _TOP_KEYS, "admit.yaml")
+    policies = check.mapping(top, "policies", top.get("policies"), "policies")
+    by_policy: dict[str, list[int]] = {}
+    for i, rule in enumerate(rules):
+        by_policy.setdefault(rule.policy, []).append(i)
+    result = list(rules)
+    disabled: set[int] = set()
+    for policy_key, policy_conf in policies.items():
+        name = normalise(str(policy_key))
+        if name not in by_policy:
+            check.add(policies, policy_key, "unknown_policy",
+                      f"no policy {name!r} in the bundle (policies: {', '.join(sorted(by_policy)) or 'none'})")  # fmt: skip
+            continue
+        conf = check.mapping(policies, policy_key, policy_conf, f"policy {name}")
+        check.keys(conf, _POLICY_KEYS, f"policy {name}")
+        indices = by_policy[name]
+        shared_params = check.mapping(conf, "parameters", conf.get("parameters"), "parameters")
+        for param in shared_params:
+            if not any(param in {p.name for p in result[i].params} for i in indices):
+                check.add(shared_params, param, "unknown_parameter",
+                          f"no rule of policy {name} has a parameter {param!r}")  # fmt: skip
+        rule_confs = check.mapping(conf, "rules", conf.get("rules"), "rules")
+        names = {result[i].name: i for i in indices}
+        for rule_key in rule_confs:
+            if str(rule_key) not in names:
+                check.add(rule_confs, rule_key, "unknown_rule",
+                          f"policy {name} has no rule {rule_key!r} (rules: {', '.join(names)})")  # fmt: skip
+        for rule_name, i in names.items():
+            rule_conf = check.mapping(rule_confs, rule_name, rule_confs.get(rule_name), "a rule")
+            check.keys(rule_conf, _RULE_KEYS, f"rule {name}/{rule_name}")
+            rule = result[i]
+            merged = {
+                k: v for k, v in shared_params.items() if k in {p.name for p in rule.params}
+            }
+            rule_params = check.mapping(rule_conf, "parameters", rule_conf.get("parameters"),
+                                        "parameters")  # fmt: skip
+            merged.update(rule_params)
+            arguments, problems = check_arguments(rule, merged)
+            for param, message in problems:
+                where = rule_params if param in rule_params else shared_params
+                check.add(where, param, "invalid_parameter", message)
+            changes: dict[str, Any] = {"arguments": arguments}
+            for field, allowed in (("action", ACTIONS), ("on_error", ON_ERROR)):
+                value = rule_conf.get(field, conf.get(field))
+                if value is None:
+                    continue
+                if value not in allowed:
+                    holder = rule_conf if field in rule_conf else conf
+                    check.add(holder, field, "invalid_config",
+                              f"{field} must be one of {', '.join(allowed)}, got {value!r}")  # fmt: skip
+                elif rule.type != "decision":
+                    changes[field] = value
+            enabled = rule_conf.get("enabled", conf.get("enabled", True))
+            if not isinstance(enabled, bool):
+                check.add(rule_conf, "enabled", "invalid_config", "enabled must be true or false")
+            elif not enabled:
+                disabled.add(i)
+            result[i] = rule.configured(**changes)
+    return [r for i, r in enumerate(result) if i not in disabled], check.problems
