@@ -1,0 +1,61 @@
+"""The `admit` command line: a group of thin commands over the loading layer and the core.
+
+Exit codes, for CI: 0 ok, 1 an enforced rule failed or errored (or tests failed), 2 usage or
+unreadable input, 3 the bundle failed to load. Only `main` turns errors into exits.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from admit import __version__
+from admit.cli.check import check
+from admit.core.errors import AdmitError, BundleError
+
+EPILOG = """\b
+Exit codes: 0 ok, 1 an enforced rule failed, 2 usage or unreadable input,
+3 the policy bundle failed to load.
+"""
+
+
+@click.group(
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    epilog=EPILOG,
+)
+@click.version_option(__version__, "--version", prog_name="admit")
+def cli() -> None:
+    """admit: Kubernetes admission policies, and any allow/deny decision, as plain Python.
+
+    \b
+    Check manifests offline against a bundle of rules:
+      admit check examples/seed examples/seed/pods/
+    """
+
+
+cli.add_command(check)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the command line and exit with its code."""
+    try:
+        code = cli.main(args=argv, prog_name="admit", standalone_mode=False)
+    except BundleError as exc:
+        click.echo(f"admit: the policy bundle failed to load ({len(exc.problems)} problem"
+                   f"{'s' if len(exc.problems) != 1 else ''}):", err=True)  # fmt: skip
+        for problem in exc.problems:
+            click.echo(f"  {problem}", err=True)
+        sys.exit(exc.exit_code)
+    except AdmitError as exc:
+        click.echo(f"admit: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
