@@ -122,6 +122,8 @@ def evaluate(policy_set: PolicySet, request: Request, *, phase: Phase = "all") -
     validations on the mutated object (unless `phase="mutate"`)."""
     start = perf_counter_ns()
     bindings = policy_set.bindings_for(request)
+    if policy_set.data:
+        request.data = policy_set.data  # rules read the data of the set that judges them
     if not bindings:
         return decide((), (), perf_counter_ns() - start)
     results: list[RuleResult] = []

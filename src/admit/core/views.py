@@ -7,7 +7,7 @@ the decoded document in place: nothing is copied on the hot path.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 
@@ -61,8 +61,12 @@ def wrap(value: Any) -> Any:
     return value
 
 
-class View(Mapping[str, Any]):
-    """A read-only, attribute-navigable view of a JSON object."""
+class View:
+    """A read-only, attribute-navigable view of a JSON object.
+
+    Deliberately not a `Mapping`: Kubernetes objects have fields named `items` and `values`, so
+    `view.items` is the field. Use `view.raw.items()` to iterate pairs; `dict(view)` works.
+    """
 
     __slots__ = ("_raw",)
 
@@ -88,11 +92,17 @@ class View(Mapping[str, Any]):
             return wrap(self._raw[key])
         return default
 
+    def keys(self) -> Iterable[str]:
+        return self._raw.keys()
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._raw)
 
     def __len__(self) -> int:
         return len(self._raw)
+
+    def __bool__(self) -> bool:
+        return bool(self._raw)
 
     def __contains__(self, key: object) -> bool:
         return key in self._raw

@@ -216,7 +216,8 @@ def load_bundle(path: str | os.PathLike[str]) -> PolicySet:
             load.problems.extend(problems)
     data = load.data(data_files)
     if load.problems:
-        raise BundleError(load.problems)
+        first_seen = {p.path: i for i, p in reversed(list(enumerate(load.problems)))}
+        raise BundleError(sorted(load.problems, key=lambda p: (first_seen[p.path], p.line or 0)))
     if not rules:
         raise BundleError([Problem(str(root), None, "empty_bundle",
                                    "no rules found: declare them with @admit.validate, @admit.mutate or @admit.decision")])  # fmt: skip

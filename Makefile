@@ -1,0 +1,30 @@
+# Two entry points: `make run` (the main job) and `make test` (everything CI runs).
+# Both create .venv and install admit with its development tools on first use.
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+.PHONY: setup run test lint bench
+setup: $(BIN)/.installed
+
+run: setup
+	@echo "== admit check examples/seed examples/seed/pods/"
+	@$(BIN)/admit check examples/seed examples/seed/pods/ || \
+		echo "(exit code $$?: enforced rules failed for two of the three pods, as the origin intends)"
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: lint
+	$(BIN)/pytest
+
+bench: setup
+	$(BIN)/python bench/bench_core.py

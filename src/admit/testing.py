@@ -1,0 +1,56 @@
+"""Helpers for testing rules with plain pytest: build a policy set from functions, a request
+from a manifest, and evaluate.
+
+    from admit.testing import check
+    decision = check(pod_manifest, trusted_registry)
+    assert decision.denials == ("nginx:1.21.1 repo not start with 192.168.64.1",)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from admit.core.decision import Decision
+from admit.core.engine import PolicySet, evaluate
+from admit.core.manifest import admission_request
+from admit.core.review import Request
+from admit.core.rules import rules_of
+from admit.core.views import View
+
+
+def policy_set(
+    *functions: Callable[..., Any],
+    data: Mapping[str, Any] | None = None,
+    policy: str = "test",
+) -> PolicySet:
+    """A policy set of the rules declared on `functions` (decorated with admit's decorators)."""
+    rules = []
+    for function in functions:
+        declared = rules_of(function)
+        if not declared:
+            raise ValueError(f"{function.__name__} is not declared as a rule (use @admit.validate)")
+        rules.extend(r.configured(policy=r.policy or policy) for r in declared)
+    return PolicySet(rules, data=data)
+
+
+def request(
+    obj: Mapping[str, Any] | None,
+    *,
+    operation: str = "CREATE",
+    namespace: str = "default",
+    old_object: Mapping[str, Any] | None = None,
+    user: Mapping[str, Any] | None = None,
+    data: Mapping[str, Any] | None = None,
+    namespace_labels: Mapping[str, str] | None = None,
+) -> Request:
+    """The request kube-apiserver would send for `obj`."""
+    raw = admission_request(
+        obj, operation=operation, namespace=namespace, old_object=old_object, user=user
+    )
+    return Request(raw, data=View(data or {}), namespace_labels=namespace_labels)
+
+
+def check(obj: Mapping[str, Any] | None, *functions: Callable[..., Any], **kwargs: Any) -> Decision:
+    """Evaluate the rules declared on `functions` against `obj`; `kwargs` go to `request`."""
+    return evaluate(policy_set(*functions, data=kwargs.get("data")), request(obj, **kwargs))

@@ -1,0 +1,74 @@
+"""Shared test helpers: the recorded kube-apiserver traffic and small manifest builders."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "apiserver"
+SEED = ROOT / "examples" / "seed"
+
+ORIGIN_PODS = {
+    "pod-bad-repo.yaml": "nginx:1.21.1 repo not start with 192.168.64.1",
+    "pod-bad-tag.yaml": "192.168.64.1:5000/nginx:latest tag end with :latest",
+    "pod-ok.yaml": None,
+}
+
+
+@cache
+def recorded() -> tuple[dict[str, Any], ...]:
+    """Every admission call recorded from kube-apiserver v1.36.2, in capture order."""
+    index = json.loads((FIXTURES / "index.json").read_text())
+    return tuple(json.loads((FIXTURES / entry["file"]).read_text()) for entry in index)
+
+
+def recorded_review(name_part: str) -> dict[str, Any]:
+    """The one recorded AdmissionReview whose file name contains `name_part`."""
+    matches = sorted((FIXTURES / "admission").glob(f"*{name_part}*"))
+    assert len(matches) == 1, f"{name_part!r} matches {[m.name for m in matches]}"
+    record: dict[str, Any] = json.loads(matches[0].read_text())
+    return record
+
+
+def manifest(name: str) -> dict[str, Any]:
+    """A manifest kubectl applied during the recording."""
+    doc: dict[str, Any] = yaml.safe_load((FIXTURES / "manifests" / name).read_text())
+    return doc
+
+
+def pod(*images: str, name: str = "web", labels: dict[str, str] | None = None) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default", "labels": labels or {"app": name}},
+        "spec": {"containers": [{"name": f"c{i}", "image": img} for i, img in enumerate(images)]},
+    }
+
+
+def deployment(*images: str, name: str = "web") -> dict[str, Any]:
+    template = pod(*images, name=name)
+    del template["metadata"]["name"], template["metadata"]["namespace"]
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": template["metadata"], "spec": template["spec"]},
+        },
+    }
+
+
+def write_bundle(root: Path, files: dict[str, str]) -> Path:
+    """A bundle directory with the given relative files."""
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return root

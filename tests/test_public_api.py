@@ -1,0 +1,35 @@
+"""The public API is pinned, and `import admit` stays light."""
+
+import subprocess
+import sys
+
+import admit
+
+PUBLIC = {
+    "MISSING", "AdmitError", "BundleError", "Container", "Decision", "DefinitionError",
+    "EvaluationError", "InputError", "LabelSelector", "Match", "MutableObject", "PolicySet",
+    "Problem", "Request", "Rule", "RuleResult", "UserInfo", "View", "Violation", "__version__",
+    "decision", "evaluate", "mutate", "query", "validate", "warn",
+}  # fmt: skip
+
+
+def test_public_names_are_exactly_the_documented_ones():
+    assert set(admit.__all__) == PUBLIC
+    for name in PUBLIC:
+        assert hasattr(admit, name), name
+
+
+def test_import_admit_loads_only_the_standard_library_and_the_patch_library():
+    code = (
+        "import sys; before = set(sys.modules); import admit; "
+        "print('\\n'.join(sorted(set(sys.modules) - before)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
+    third_party = {m.split(".")[0] for m in loaded} - set(sys.stdlib_module_names) - {"admit"}
+    assert third_party <= {"jsonpatch", "jsonpointer"}, third_party
+    forbidden = [m for m in loaded if m.startswith(("admit.cli", "admit.loading", "admit.server"))]
+    assert not forbidden, forbidden
+    assert "yaml" not in loaded
+    assert "click" not in loaded
