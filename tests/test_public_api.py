@@ -6,11 +6,33 @@ import sys
 import admit
 
 PUBLIC = {
-    "MISSING", "AdmitError", "BundleError", "Container", "Decision", "DefinitionError",
-    "EvaluationError", "InputError", "LabelSelector", "Match", "MutableObject", "PolicySet",
-    "Problem", "Request", "Rule", "RuleResult", "UserInfo", "View", "Violation", "__version__",
-    "decision", "evaluate", "mutate", "query", "validate", "warn",
-}  # fmt: skip
+    "MISSING",
+    "AdmitError",
+    "BundleError",
+    "Container",
+    "Decision",
+    "DefinitionError",
+    "EvaluationError",
+    "InputError",
+    "LabelSelector",
+    "Match",
+    "MutableObject",
+    "PolicySet",
+    "Problem",
+    "Request",
+    "Rule",
+    "RuleResult",
+    "UserInfo",
+    "View",
+    "Violation",
+    "__version__",
+    "decision",
+    "evaluate",
+    "mutate",
+    "query",
+    "validate",
+    "warn",
+}
 
 
 def test_public_names_are_exactly_the_documented_ones():

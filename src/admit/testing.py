@@ -15,7 +15,7 @@ from admit.core.decision import Decision
 from admit.core.engine import PolicySet, evaluate
 from admit.core.manifest import admission_request
 from admit.core.review import Request
-from admit.core.rules import rules_of
+from admit.core.rules import Rule, rules_of
 from admit.core.views import View
 
 
@@ -25,7 +25,7 @@ def policy_set(
     policy: str = "test",
 ) -> PolicySet:
     """A policy set of the rules declared on `functions` (decorated with admit's decorators)."""
-    rules = []
+    rules: list[Rule] = []
     for function in functions:
         declared = rules_of(function)
         if not declared:

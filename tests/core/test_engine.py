@@ -18,7 +18,9 @@ def trusted_registry(request, *, repo_prefix="192.168.64.1"):
 def no_latest(request):
     for container in request.containers:
         if container.image.endswith(":latest"):
-            yield admit.Violation(f"{container.image} tag end with :latest", f"{container.path}.image")
+            yield admit.Violation(
+                f"{container.image} tag end with :latest", f"{container.path}.image"
+            )
 
 
 def test_the_issue_example_rule_denies_an_untrusted_image_with_the_origin_message():
@@ -28,8 +30,11 @@ def test_the_issue_example_rule_denies_an_untrusted_image_with_the_origin_messag
     assert decision.message == "nginx:1.21.1 repo not start with 192.168.64.1"
     [result] = decision.results
     assert (result.policy, result.rule, result.result, result.action) == (
-        "test", "trusted_registry", "fail", "enforce",
-    )  # fmt: skip
+        "test",
+        "trusted_registry",
+        "fail",
+        "enforce",
+    )
 
 
 def test_a_trusted_image_passes():
@@ -220,9 +225,12 @@ def test_mutations_are_idempotent_on_their_own_output():
 def test_a_pod_mutation_on_a_deployment_patches_the_template():
     decision = check(deployment("a"), default_pull_policy)
     assert decision.patch == (
-        {"op": "add", "path": "/spec/template/spec/containers/0/imagePullPolicy",
-         "value": "IfNotPresent"},
-    )  # fmt: skip
+        {
+            "op": "add",
+            "path": "/spec/template/spec/containers/0/imagePullPolicy",
+            "value": "IfNotPresent",
+        },
+    )
 
 
 def test_a_mutation_that_raises_leaves_no_partial_change():
@@ -241,8 +249,10 @@ def test_phases_separate_mutation_and_validation():
     ps = policy_set(add_label, trusted_registry)
     only_mutate = admit.evaluate(ps, request(pod("nginx:1")), phase="mutate")
     only_validate = admit.evaluate(ps, request(pod("nginx:1")), phase="validate")
-    assert only_mutate.allowed and only_mutate.patch
-    assert not only_validate.allowed and not only_validate.patch
+    assert only_mutate.allowed
+    assert only_mutate.patch
+    assert not only_validate.allowed
+    assert only_validate.patch == ()
 
 
 def test_rules_read_bundle_data():
@@ -279,11 +289,13 @@ def test_query_a_decision_and_a_document_of_decisions():
     get = {"method": "GET", "user": {"groups": []}}
     assert admit.query(ps, "httpapi/authz/allow", get) == (True, True)
     assert admit.query(ps, "/httpapi/authz/allow", {"method": "POST", "user": {"groups": []}}) == (
-        True, False,
-    )  # fmt: skip
+        True,
+        False,
+    )
     assert admit.query(ps, "httpapi/authz", get) == (
-        True, {"allow": True, "reason": "read-only"},
-    )  # fmt: skip
+        True,
+        {"allow": True, "reason": "read-only"},
+    )
     assert admit.query(ps, "httpapi/nothing", get) == (False, None)
 
 

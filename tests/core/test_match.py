@@ -69,11 +69,15 @@ def test_namespace_globs(match, namespace, applies):
 
 
 def test_object_selector_with_match_expressions():
-    rule = _rule(object_selector={
-        "matchLabels": {"app": "web"},
-        "matchExpressions": [{"key": "tier", "operator": "In", "values": ["frontend"]}],
-    })  # fmt: skip
-    assert check(pod("a", labels={"app": "web", "tier": "frontend"}), rule).results[0].result == "fail"
+    rule = _rule(
+        object_selector={
+            "matchLabels": {"app": "web"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["frontend"]}],
+        }
+    )
+    assert (
+        check(pod("a", labels={"app": "web", "tier": "frontend"}), rule).results[0].result == "fail"
+    )
     assert check(pod("a", labels={"app": "web", "tier": "db"}), rule).results[0].result == "skip"
     assert check(pod("a", labels={"app": "web"}), rule).results[0].result == "skip"
 
@@ -116,9 +120,14 @@ def test_namespace_selector_reads_the_namespace_labels():
 
 def test_users_and_groups():
     rule = _rule(groups=["system:serviceaccounts:*"], exclude_users=["*:kube-system:*"])
-    sa = {"username": "system:serviceaccount:team-a:ci", "groups": ["system:serviceaccounts:team-a"]}
-    sys_sa = {"username": "system:serviceaccount:kube-system:x",
-              "groups": ["system:serviceaccounts:kube-system"]}  # fmt: skip
+    sa = {
+        "username": "system:serviceaccount:team-a:ci",
+        "groups": ["system:serviceaccounts:team-a"],
+    }
+    sys_sa = {
+        "username": "system:serviceaccount:kube-system:x",
+        "groups": ["system:serviceaccounts:kube-system"],
+    }
     human = {"username": "alice", "groups": ["devs"]}
     assert check(pod("a"), rule, user=sa).results[0].result == "fail"
     assert check(pod("a"), rule, user=sys_sa).results[0].result == "skip"
@@ -126,9 +135,11 @@ def test_users_and_groups():
 
 
 def test_object_selector_on_delete_reads_the_old_object():
-    rule = admit.validate(match=admit.Match.of(
-        "Pod", operations="DELETE", object_selector={"matchLabels": {"protected": "true"}}
-    ))(lambda request: "protected pods cannot be deleted")  # fmt: skip
+    rule = admit.validate(
+        match=admit.Match.of(
+            "Pod", operations="DELETE", object_selector={"matchLabels": {"protected": "true"}}
+        )
+    )(lambda request: "protected pods cannot be deleted")
     protected = pod("a", labels={"protected": "true"})
     decision = check(None, rule, operation="DELETE", old_object=protected)
     assert decision.denials == ("protected pods cannot be deleted",)

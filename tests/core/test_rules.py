@@ -20,6 +20,7 @@ def test_decorators_return_the_function_unchanged_so_rules_stay_testable():
 
 def test_rules_register_into_the_active_registry_only():
     with collecting() as registry:
+
         @admit.validate("Pod")
         def inside(request):
             return None

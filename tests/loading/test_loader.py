@@ -29,12 +29,15 @@ def test_the_seed_bundle_loads_its_two_rules_under_the_module_name():
 
 
 def test_admit_yaml_overrides_parameters_and_actions(tmp_path):
-    write_bundle(tmp_path, {
-        "images.py": RULE,
-        "admit.yaml": "policies:\n  images:\n    action: warn\n"
-                      "    rules:\n      trusted_registry:\n"
-                      "        parameters: {repo_prefix: ghcr.io/}\n",
-    })  # fmt: skip
+    write_bundle(
+        tmp_path,
+        {
+            "images.py": RULE,
+            "admit.yaml": "policies:\n  images:\n    action: warn\n"
+            "    rules:\n      trusted_registry:\n"
+            "        parameters: {repo_prefix: ghcr.io/}\n",
+        },
+    )
     [rule] = load_bundle(tmp_path).rules
     assert rule.action == "warn"
     assert rule.arguments["repo_prefix"] == "ghcr.io/"
@@ -44,17 +47,25 @@ def test_admit_yaml_overrides_parameters_and_actions(tmp_path):
 
 
 def test_module_level_parameters_apply_to_every_rule_that_has_them(tmp_path):
-    write_bundle(tmp_path, {
-        "images.py": RULE,
-        "admit.yaml": "policies:\n  images:\n    parameters: {max_containers: 2}\n",
-    })  # fmt: skip
+    write_bundle(
+        tmp_path,
+        {
+            "images.py": RULE,
+            "admit.yaml": "policies:\n  images:\n    parameters: {max_containers: 2}\n",
+        },
+    )
     assert load_bundle(tmp_path).rules[0].arguments["max_containers"] == 2
 
 
 def test_two_loads_of_a_bundle_never_share_module_state(tmp_path):
-    write_bundle(tmp_path, {"counter.py": "import admit\nSEEN = []\n"
-                            "@admit.validate('Pod')\ndef r(request):\n"
-                            "    SEEN.append(1)\n    return str(len(SEEN))\n"})  # fmt: skip
+    write_bundle(
+        tmp_path,
+        {
+            "counter.py": "import admit\nSEEN = []\n"
+            "@admit.validate('Pod')\ndef r(request):\n"
+            "    SEEN.append(1)\n    return str(len(SEEN))\n"
+        },
+    )
     first, second = load_bundle(tmp_path), load_bundle(tmp_path)
     for _ in range(3):
         admit.evaluate(first, request(pod("a")))
@@ -62,27 +73,36 @@ def test_two_loads_of_a_bundle_never_share_module_state(tmp_path):
 
 
 def test_helper_modules_and_relative_imports(tmp_path):
-    write_bundle(tmp_path, {
-        "_helpers.py": "PREFIX = 'ghcr.io/'\n",
-        "team/images.py": "import admit\nfrom .._helpers import PREFIX\n"
-                          "@admit.validate('Pod')\ndef r(request):\n"
-                          "    return None if request.containers[0].image.startswith(PREFIX) else 'no'\n",
-        "test_images.py": "raise RuntimeError('test modules are not rule modules')\n",
-    })  # fmt: skip
+    write_bundle(
+        tmp_path,
+        {
+            "_helpers.py": "PREFIX = 'ghcr.io/'\n",
+            "team/images.py": "import admit\nfrom .._helpers import PREFIX\n"
+            "@admit.validate('Pod')\ndef r(request):\n"
+            "    return None if request.containers[0].image.startswith(PREFIX) else 'no'\n",
+            "test_images.py": "raise RuntimeError('test modules are not rule modules')\n",
+        },
+    )
     [rule] = load_bundle(tmp_path).rules
     assert rule.key == "team.images/r"
 
 
 def test_data_files_land_at_their_directory_path(tmp_path):
-    write_bundle(tmp_path, {
-        "rules.py": "import admit\n@admit.validate('Pod')\ndef r(request):\n"
-                    "    return request.data.registries.allowed[0] + ' ' + request.data.teams.a.owner\n",
-        "data.yaml": "registries:\n  allowed: [ghcr.io]\n",
-        "teams/data.json": '{"a": {"owner": "alice"}}',
-        "pods/pod.yaml": "not: data\n",
-    })  # fmt: skip
+    write_bundle(
+        tmp_path,
+        {
+            "rules.py": "import admit\n@admit.validate('Pod')\ndef r(request):\n"
+            "    return request.data.registries.allowed[0] + ' ' + request.data.teams.a.owner\n",
+            "data.yaml": "registries:\n  allowed: [ghcr.io]\n",
+            "teams/data.json": '{"a": {"owner": "alice"}}',
+            "pods/pod.yaml": "not: data\n",
+        },
+    )
     ps = load_bundle(tmp_path)
-    assert ps.data.raw == {"registries": {"allowed": ["ghcr.io"]}, "teams": {"a": {"owner": "alice"}}}
+    assert ps.data.raw == {
+        "registries": {"allowed": ["ghcr.io"]},
+        "teams": {"a": {"owner": "alice"}},
+    }
     assert admit.evaluate(ps, request(pod("a"))).denials == ("ghcr.io alice",)
 
 
@@ -93,15 +113,18 @@ def _problems(tmp_path):
 
 
 def test_every_problem_is_reported_in_one_pass_with_file_and_line(tmp_path):
-    write_bundle(tmp_path, {
-        "a_syntax.py": "import admit\n\ndef broken(:\n",
-        "b_import.py": "import admit\nimport does_not_exist_anywhere\n",
-        "c_definition.py": "import admit\n\n@admit.validate('Pod', operations=['PATCH'])\ndef r(request):\n    pass\n",
-        "images.py": RULE,
-        "admit.yaml": "policies:\n  images:\n    rules:\n      trusted_registry:\n"
-                      "        parameters:\n          repo_prefix: 5\n          nope: 1\n"
-                      "      unknown_rule: {}\n  ghost: {}\n",
-    })  # fmt: skip
+    write_bundle(
+        tmp_path,
+        {
+            "a_syntax.py": "import admit\n\ndef broken(:\n",
+            "b_import.py": "import admit\nimport does_not_exist_anywhere\n",
+            "c_definition.py": "import admit\n\n@admit.validate('Pod', operations=['PATCH'])\ndef r(request):\n    pass\n",
+            "images.py": RULE,
+            "admit.yaml": "policies:\n  images:\n    rules:\n      trusted_registry:\n"
+            "        parameters:\n          repo_prefix: 5\n          nope: 1\n"
+            "      unknown_rule: {}\n  ghost: {}\n",
+        },
+    )
     assert _problems(tmp_path) == [
         "a_syntax.py:3: syntax_error: invalid syntax",
         "b_import.py:2: import_error: ModuleNotFoundError: No module named 'does_not_exist_anywhere'",
@@ -123,21 +146,29 @@ def test_a_yaml_syntax_error_in_admit_yaml_is_located(tmp_path):
 
 
 def test_wrong_action_in_admit_yaml(tmp_path):
-    write_bundle(tmp_path, {"images.py": RULE,
-                            "admit.yaml": "policies:\n  images:\n    action: deny\n"})  # fmt: skip
+    write_bundle(
+        tmp_path, {"images.py": RULE, "admit.yaml": "policies:\n  images:\n    action: deny\n"}
+    )
     assert _problems(tmp_path) == [
         "admit.yaml:3: invalid_config: action must be one of enforce, warn, audit, got 'deny'"
     ]
 
 
 def test_a_directory_without_rules_is_not_a_bundle(tmp_path):
-    assert _problems(tmp_path)[0].endswith("empty_bundle: no rules found: declare them with "
-                                           "@admit.validate, @admit.mutate or @admit.decision")  # fmt: skip
+    assert _problems(tmp_path)[0].endswith(
+        "empty_bundle: no rules found: declare them with "
+        "@admit.validate, @admit.mutate or @admit.decision"
+    )
     assert "not_a_bundle" in _problems(tmp_path / "missing")[0]
 
 
 def test_rules_can_be_disabled(tmp_path):
-    write_bundle(tmp_path, {"images.py": RULE + "\n@admit.validate('Pod')\ndef other(request):\n    pass\n",
-                            "admit.yaml": "policies:\n  images:\n    rules:\n"
-                                          "      trusted_registry: {enabled: false}\n"})  # fmt: skip
+    write_bundle(
+        tmp_path,
+        {
+            "images.py": RULE + "\n@admit.validate('Pod')\ndef other(request):\n    pass\n",
+            "admit.yaml": "policies:\n  images:\n    rules:\n"
+            "      trusted_registry: {enabled: false}\n",
+        },
+    )
     assert [r.name for r in load_bundle(tmp_path).rules] == ["other"]

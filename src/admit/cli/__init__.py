@@ -42,8 +42,11 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = cli.main(args=argv, prog_name="admit", standalone_mode=False)
     except BundleError as exc:
-        click.echo(f"admit: the policy bundle failed to load ({len(exc.problems)} problem"
-                   f"{'s' if len(exc.problems) != 1 else ''}):", err=True)  # fmt: skip
+        click.echo(
+            f"admit: the policy bundle failed to load ({len(exc.problems)} problem"
+            f"{'s' if len(exc.problems) != 1 else ''}):",
+            err=True,
+        )
         for problem in exc.problems:
             click.echo(f"  {problem}", err=True)
         sys.exit(exc.exit_code)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
+from typing import Any
 
 import click
 
@@ -23,7 +25,7 @@ def check_manifests(
     *,
     operation: str = "CREATE",
     namespace: str = "default",
-    user: dict[str, object] | None = None,
+    user: Mapping[str, Any] | None = None,
 ) -> list[Checked]:
     """Evaluate each manifest as the AdmissionRequest kube-apiserver would send for it."""
     namespace_labels = {
@@ -50,14 +52,33 @@ def check_manifests(
 @click.command()
 @click.argument("bundle", type=click.Path(file_okay=False))
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--operation", type=click.Choice(sorted(OPERATIONS), case_sensitive=False),
-              default="CREATE", show_default=True, help="The operation to evaluate as.")  # fmt: skip
-@click.option("--namespace", default="default", show_default=True,
-              help="Namespace for objects whose manifest names none.")  # fmt: skip
-@click.option("-o", "--output", type=click.Choice(["table", "json", "junit"]), default="table",
-              show_default=True, help="table for people, json or junit for tools.")  # fmt: skip
-@click.option("--user", default="admit-check", show_default=True,
-              help="The username rules see (for user/group matching).")  # fmt: skip
+@click.option(
+    "--operation",
+    type=click.Choice(sorted(OPERATIONS), case_sensitive=False),
+    default="CREATE",
+    show_default=True,
+    help="The operation to evaluate as.",
+)
+@click.option(
+    "--namespace",
+    default="default",
+    show_default=True,
+    help="Namespace for objects whose manifest names none.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json", "junit"]),
+    default="table",
+    show_default=True,
+    help="table for people, json or junit for tools.",
+)
+@click.option(
+    "--user",
+    default="admit-check",
+    show_default=True,
+    help="The username rules see (for user/group matching).",
+)
 @click.option("--group", "groups", multiple=True, help="A group of the user (repeatable).")
 @click.option("-v", "--verbose", is_flag=True, help="Table: also list passing and skipped rules.")
 @click.option("--color/--no-color", default=None, help="Colour the table (default: on a TTY).")

@@ -7,6 +7,7 @@ One entry per violation; a passing or skipped rule has one entry with null messa
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -51,10 +52,8 @@ def _relative(location: str | None) -> str | None:
     if not location:
         return None
     path, _, line = location.rpartition(":")
-    try:
+    with contextlib.suppress(ValueError):  # another drive on Windows
         path = os.path.relpath(path)
-    except ValueError:
-        pass
     return f"{path}:{line}"
 
 
@@ -75,7 +74,7 @@ def entries(result: RuleResult) -> Iterator[tuple[str | None, str | None]]:
 
 
 def summary(checked: Iterable[Checked]) -> dict[str, int]:
-    counts = dict.fromkeys(OUTCOMES, 0)
+    counts: dict[str, int] = dict.fromkeys(OUTCOMES, 0)
     for item in checked:
         for result in item.decision.results:
             counts[result.result] += 1

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from admit.core.decision import Decision, decide
 from admit.core.errors import AdmitError
-from admit.core.outcome import RuleResult, Violation
+from admit.core.outcome import Outcome, RuleResult, Violation
 from admit.core.patch import MutableObject, copy_json, make_patch
 from admit.core.review import Request, with_object
 from admit.core.rules import Rule
@@ -88,8 +88,12 @@ class PolicySet:
                 continue
             for pattern in rule.match.kinds:
                 if subresource:
-                    hit = bool(pattern.subresource) and _glob(pattern.subresource, subresource) and (
-                        pattern.covers(group, version, kind) or plural(pattern.kind) == resource
+                    hit = (
+                        bool(pattern.subresource)
+                        and _glob(pattern.subresource, subresource)
+                        and (
+                            pattern.covers(group, version, kind) or plural(pattern.kind) == resource
+                        )
                     )
                 else:
                     hit = not pattern.subresource and pattern.covers(group, version, kind)
@@ -169,16 +173,20 @@ def _validate(binding: Binding, request: Request) -> RuleResult | None:
         return _error(rule, exc, perf_counter_ns() - start)
     elapsed = perf_counter_ns() - start
     if not violations:
-        return RuleResult(rule.policy, rule.name, "pass", rule.action, (), elapsed,
-                          on_error=rule.on_error)  # fmt: skip
+        return RuleResult(
+            rule.policy, rule.name, "pass", rule.action, (), elapsed, on_error=rule.on_error
+        )
     if binding.prefix:
         violations = tuple(
-            Violation(v.message, binding.prefix + v.path if v.path else binding.prefix[:-1], v.level)
+            Violation(
+                v.message, binding.prefix + v.path if v.path else binding.prefix[:-1], v.level
+            )
             for v in violations
         )
-    outcome = "fail" if any(v.level == "deny" for v in violations) else "warn"
-    return RuleResult(rule.policy, rule.name, outcome, rule.action, violations, elapsed,
-                      on_error=rule.on_error)  # fmt: skip
+    outcome: Outcome = "fail" if any(v.level == "deny" for v in violations) else "warn"
+    return RuleResult(
+        rule.policy, rule.name, outcome, rule.action, violations, elapsed, on_error=rule.on_error
+    )
 
 
 def _violations(rule: Rule, returned: Any) -> tuple[Violation, ...]:
@@ -216,10 +224,17 @@ def _bad_return(value: Any) -> str:
 def _error(rule: Rule, exc: Exception, elapsed: int) -> RuleResult:
     text = f"{type(exc).__name__}: {exc}"
     return RuleResult(
-        rule.policy, rule.name, "error", rule.action, (), elapsed,
-        error=text[:500], location=_location(exc, rule), traceback=traceback.format_exc(),
+        rule.policy,
+        rule.name,
+        "error",
+        rule.action,
+        (),
+        elapsed,
+        error=text[:500],
+        location=_location(exc, rule),
+        traceback=traceback.format_exc(),
         on_error=rule.on_error,
-    )  # fmt: skip
+    )
 
 
 def _location(exc: Exception, rule: Rule) -> str | None:
@@ -242,8 +257,9 @@ def _mutate(bindings: list[Binding], request: Request, results: list[RuleResult]
         if subject is None:
             continue
         if not rule.match.admits(subject):
-            results.append(RuleResult(rule.policy, rule.name, "skip", rule.action,
-                                      on_error=rule.on_error))  # fmt: skip
+            results.append(
+                RuleResult(rule.policy, rule.name, "skip", rule.action, on_error=rule.on_error)
+            )
             continue
         snapshot = copy_json(working)
         start = perf_counter_ns()
@@ -253,8 +269,17 @@ def _mutate(bindings: list[Binding], request: Request, results: list[RuleResult]
             working = snapshot
             results.append(_error(rule, exc, perf_counter_ns() - start))
             continue
-        results.append(RuleResult(rule.policy, rule.name, "pass", rule.action, (),
-                                  perf_counter_ns() - start, on_error=rule.on_error))  # fmt: skip
+        results.append(
+            RuleResult(
+                rule.policy,
+                rule.name,
+                "pass",
+                rule.action,
+                (),
+                perf_counter_ns() - start,
+                on_error=rule.on_error,
+            )
+        )
     return working
 
 
@@ -267,10 +292,14 @@ def _apply_mutation(binding: Binding, subject: Request, working: dict[str, Any])
     assert template is not None
     had_metadata = "metadata" in template
     pod = MutableObject(
-        {"apiVersion": "v1", "kind": "Pod", "metadata": template.get("metadata") or {},
-         "spec": template.get("spec") or {}},
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": template.get("metadata") or {},
+            "spec": template.get("spec") or {},
+        },
         subject,
-    )  # fmt: skip
+    )
     _drain(binding.rule(pod))
     if had_metadata or pod.get("metadata"):
         template["metadata"] = pod.get("metadata")
@@ -299,7 +328,7 @@ def query(policy_set: PolicySet, path: str, input: Any) -> tuple[bool, Any]:
         return False, None
     document: dict[str, Any] = {}
     for r in below:
-        *parents, leaf = (r.path or "")[len(prefix):].split("/")
+        *parents, leaf = (r.path or "")[len(prefix) :].split("/")
         node = document
         for part in parents:
             node = node.setdefault(part, {})
@@ -311,5 +340,7 @@ def _decide(rule: Rule, input: Any) -> Any:
     try:
         value = rule(View(input) if isinstance(input, dict) else input)
     except Exception as exc:
-        raise EvaluationError(f"decision {rule.path} ({rule.key}) raised {type(exc).__name__}: {exc}") from exc
+        raise EvaluationError(
+            f"decision {rule.path} ({rule.key}) raised {type(exc).__name__}: {exc}"
+        ) from exc
     return value.raw if isinstance(value, View) else value

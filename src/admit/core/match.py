@@ -191,7 +191,9 @@ class Match:
             namespace_selector=None
             if namespace_selector is None
             else LabelSelector.parse(namespace_selector),
-            object_selector=None if object_selector is None else LabelSelector.parse(object_selector),
+            object_selector=None
+            if object_selector is None
+            else LabelSelector.parse(object_selector),
             users=_globs(users, "users"),
             groups=_globs(groups, "groups"),
             exclude_users=_globs(exclude_users, "exclude_users"),

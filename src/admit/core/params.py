@@ -54,7 +54,9 @@ def conforms(value: Any, tp: Any) -> bool:
         if not isinstance(value, (list, tuple)):
             return False
         if origin is tuple and args and args[-1] is not Ellipsis:
-            return len(args) == len(value) and all(conforms(v, a) for v, a in zip(value, args))
+            return len(args) == len(value) and all(
+                conforms(v, a) for v, a in zip(value, args, strict=True)
+            )
         item = args[0] if args else Any
         return all(conforms(v, item) for v in value)
     if origin in (dict, Mapping) or origin is typing.Mapping:
@@ -90,11 +92,13 @@ def check_arguments(
             continue
         tp = _resolve(rule, param)
         if not conforms(value, tp):
-            problems.append((
-                name,
-                f"parameter {name!r} of rule {rule.key} expects {_type_name(tp)}, "
-                f"got {type(value).__name__} {value!r}",
-            ))
+            problems.append(
+                (
+                    name,
+                    f"parameter {name!r} of rule {rule.key} expects {_type_name(tp)}, "
+                    f"got {type(value).__name__} {value!r}",
+                )
+            )
             continue
         arguments[name] = _coerce(value, tp)
     return arguments, problems

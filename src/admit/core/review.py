@@ -44,13 +44,17 @@ ANONYMOUS = UserInfo()
 class Container(View):
     """A container, init container or ephemeral container, with its path in the pod."""
 
-    __slots__ = ("index", "path", "section")
+    __slots__ = ("index", "section")
 
     def __init__(self, raw: Mapping[str, Any], section: str, index: int) -> None:
-        super().__init__(raw)
+        self._raw = raw
         self.section = section
         self.index = index
-        self.path = f"spec.{section}[{index}]"
+
+    @property
+    def path(self) -> str:
+        """Where the container is in the pod the rule sees: `spec.containers[1]`."""
+        return f"spec.{self.section}[{self.index}]"
 
     def __repr__(self) -> str:
         return f"Container({self.path}, name={self._raw.get('name')!r})"
@@ -78,8 +82,8 @@ class Request:
         "raw",
         "raw_object",
         "raw_old_object",
+        "_user",
         "subresource",
-        "user",
     )
 
     def __init__(
@@ -100,7 +104,7 @@ class Request:
         self.operation: str = raw.get("operation", "")
         self.namespace: str = raw.get("namespace") or ""
         self.subresource: str = raw.get("subResource") or ""
-        self.user = UserInfo.of(raw.get("userInfo"))
+        self._user: UserInfo | None = None
         self.raw_object: Any = raw.get("object")
         self.raw_old_object: Any = raw.get("oldObject")
         self.data = data
@@ -119,6 +123,13 @@ class Request:
         return twin
 
     # --- identity -------------------------------------------------------------------------
+    @property
+    def user(self) -> UserInfo:
+        """Who asked (`userInfo`)."""
+        if self._user is None:
+            self._user = UserInfo.of(self.raw.get("userInfo"))
+        return self._user
+
     @property
     def uid(self) -> str:
         return str(self.raw.get("uid", ""))
@@ -184,10 +195,10 @@ class Request:
 
     def __repr__(self) -> str:
         group, version, kind = self.kind
-        return (
-            f"Request({self.operation} {group + '/' if group else ''}{version}/{kind} "
-            f"{self.namespace + '/' if self.namespace else ''}{self.name}{self.prefix and ' @' + self.prefix})"
-        )
+        api = f"{group}/{version}" if group else version
+        where = f"{self.namespace}/{self.name}" if self.namespace else self.name
+        at = f" @{self.prefix}" if self.prefix else ""
+        return f"Request({self.operation} {api}/{kind} {where}{at})"
 
 
 def _view(value: Any) -> Any:

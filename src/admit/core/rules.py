@@ -94,9 +94,10 @@ def _params_of(func: Callable[..., Any]) -> tuple[Param, ...]:
     except (TypeError, ValueError) as exc:
         raise DefinitionError(f"{func!r} is not a function a rule can be made of") from exc
     positional = [
-        p for p in signature.parameters.values()
+        p
+        for p in signature.parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]  # fmt: skip
+    ]
     if len(positional) != 1 or positional[0].default is not inspect.Parameter.empty:
         raise DefinitionError(
             f"rule {func.__name__}() must take exactly one positional argument (the request, "
@@ -136,7 +137,7 @@ def _checked(action: str, on_error: str) -> tuple[Action, OnError]:
         raise DefinitionError(f"action must be one of {', '.join(ACTIONS)}, got {action!r}")
     if on_error not in ON_ERROR:
         raise DefinitionError(f"on_error must be one of {', '.join(ON_ERROR)}, got {on_error!r}")
-    return action, on_error  # type: ignore[return-value]
+    return action, on_error
 
 
 def _match(
@@ -145,7 +146,9 @@ def _match(
     if match is None:
         match = Match.of(kinds or "*", operations=operations)
     elif kinds or operations is not None:
-        raise DefinitionError("give kinds and operations either positionally or in match=, not both")
+        raise DefinitionError(
+            "give kinds and operations either positionally or in match=, not both"
+        )
     return match.with_operations(DEFAULT_OPERATIONS)
 
 
@@ -168,9 +171,10 @@ def validate(
     def declare(func: F) -> F:
         return _register(
             func,
-            Rule(func, "validate", name or func.__name__, resolved, act, err,
-                 params=_params_of(func)),
-        )  # fmt: skip
+            Rule(
+                func, "validate", name or func.__name__, resolved, act, err, params=_params_of(func)
+            ),
+        )
 
     return declare
 
@@ -190,9 +194,16 @@ def mutate(
     def declare(func: F) -> F:
         return _register(
             func,
-            Rule(func, "mutate", name or func.__name__, resolved, "enforce", err,
-                 params=_params_of(func)),
-        )  # fmt: skip
+            Rule(
+                func,
+                "mutate",
+                name or func.__name__,
+                resolved,
+                "enforce",
+                err,
+                params=_params_of(func),
+            ),
+        )
 
     return declare
 
@@ -207,11 +218,21 @@ def decision(path: str, *, name: str | None = None) -> Callable[[F], F]:
     def declare(func: F) -> F:
         return _register(
             func,
-            Rule(func, "decision", name or func.__name__, None, path=clean,
-                 params=_params_of(func)),
-        )  # fmt: skip
+            Rule(
+                func, "decision", name or func.__name__, None, path=clean, params=_params_of(func)
+            ),
+        )
 
     return declare
 
 
-__all__ = ["OPERATIONS", "Param", "Rule", "collecting", "decision", "mutate", "rules_of", "validate"]
+__all__ = [
+    "OPERATIONS",
+    "Param",
+    "Rule",
+    "collecting",
+    "decision",
+    "mutate",
+    "rules_of",
+    "validate",
+]

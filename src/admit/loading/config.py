@@ -1,16 +1,16 @@
 """`admit.yaml`: per-policy and per-rule overrides of parameters, action, on_error and enabled.
 
-    policies:
-      trusted-images:            # the policy (module) name; `_` and `-` are interchangeable
-        action: warn             # default for every rule of the module
-        parameters:              # given to every rule of the module that has the parameter
-          repo_prefix: registry.example.com
-        rules:
-          disallow_latest_tag:
-            action: enforce
-            on_error: allow
-            enabled: false
-            parameters: {}
+policies:
+  trusted-images:            # the policy (module) name; `_` and `-` are interchangeable
+    action: warn             # default for every rule of the module
+    parameters:              # given to every rule of the module that has the parameter
+      repo_prefix: registry.example.com
+    rules:
+      disallow_latest_tag:
+        action: enforce
+        on_error: allow
+        enabled: false
+        parameters: {}
 """
 
 from __future__ import annotations
@@ -53,13 +53,15 @@ class _Checker:
     def keys(self, mapping: Mapping[str, Any], allowed: frozenset[str], what: str) -> None:
         for key in mapping:
             if key not in allowed:
-                self.add(mapping, key, "invalid_config",
-                         f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})")  # fmt: skip
+                self.add(
+                    mapping,
+                    key,
+                    "invalid_config",
+                    f"unknown key {key!r} in {what} (allowed: {', '.join(sorted(allowed))})",
+                )
 
 
-def apply_config(
-    rules: list[Rule], config: Any, path: str
-) -> tuple[list[Rule], list[Problem]]:
+def apply_config(rules: list[Rule], config: Any, path: str) -> tuple[list[Rule], list[Problem]]:
     """`rules` with the overrides of a parsed `admit.yaml` applied, and every problem found."""
     check = _Checker(path)
     top = check.mapping(None, None, config, "admit.yaml")
@@ -70,11 +72,16 @@ def apply_config(
         by_policy.setdefault(rule.policy, []).append(i)
     result = list(rules)
     disabled: set[int] = set()
+    known_policies = ", ".join(sorted(by_policy)) or "none"
     for policy_key, policy_conf in policies.items():
         name = normalise(str(policy_key))
         if name not in by_policy:
-            check.add(policies, policy_key, "unknown_policy",
-                      f"no policy {name!r} in the bundle (policies: {', '.join(sorted(by_policy)) or 'none'})")  # fmt: skip
+            check.add(
+                policies,
+                policy_key,
+                "unknown_policy",
+                f"no policy {name!r} in the bundle (policies: {known_policies})",
+            )
             continue
         conf = check.mapping(policies, policy_key, policy_conf, f"policy {name}")
         check.keys(conf, _POLICY_KEYS, f"policy {name}")
@@ -82,23 +89,30 @@ def apply_config(
         shared_params = check.mapping(conf, "parameters", conf.get("parameters"), "parameters")
         for param in shared_params:
             if not any(param in {p.name for p in result[i].params} for i in indices):
-                check.add(shared_params, param, "unknown_parameter",
-                          f"no rule of policy {name} has a parameter {param!r}")  # fmt: skip
+                check.add(
+                    shared_params,
+                    param,
+                    "unknown_parameter",
+                    f"no rule of policy {name} has a parameter {param!r}",
+                )
         rule_confs = check.mapping(conf, "rules", conf.get("rules"), "rules")
         names = {result[i].name: i for i in indices}
         for rule_key in rule_confs:
             if str(rule_key) not in names:
-                check.add(rule_confs, rule_key, "unknown_rule",
-                          f"policy {name} has no rule {rule_key!r} (rules: {', '.join(names)})")  # fmt: skip
+                check.add(
+                    rule_confs,
+                    rule_key,
+                    "unknown_rule",
+                    f"policy {name} has no rule {rule_key!r} (rules: {', '.join(names)})",
+                )
         for rule_name, i in names.items():
             rule_conf = check.mapping(rule_confs, rule_name, rule_confs.get(rule_name), "a rule")
             check.keys(rule_conf, _RULE_KEYS, f"rule {name}/{rule_name}")
             rule = result[i]
-            merged = {
-                k: v for k, v in shared_params.items() if k in {p.name for p in rule.params}
-            }
-            rule_params = check.mapping(rule_conf, "parameters", rule_conf.get("parameters"),
-                                        "parameters")  # fmt: skip
+            merged = {k: v for k, v in shared_params.items() if k in {p.name for p in rule.params}}
+            rule_params = check.mapping(
+                rule_conf, "parameters", rule_conf.get("parameters"), "parameters"
+            )
             merged.update(rule_params)
             arguments, problems = check_arguments(rule, merged)
             for param, message in problems:
@@ -111,8 +125,12 @@ def apply_config(
                     continue
                 if value not in allowed:
                     holder = rule_conf if field in rule_conf else conf
-                    check.add(holder, field, "invalid_config",
-                              f"{field} must be one of {', '.join(allowed)}, got {value!r}")  # fmt: skip
+                    check.add(
+                        holder,
+                        field,
+                        "invalid_config",
+                        f"{field} must be one of {', '.join(allowed)}, got {value!r}",
+                    )
                 elif rule.type != "decision":
                     changes[field] = value
             enabled = rule_conf.get("enabled", conf.get("enabled", True))

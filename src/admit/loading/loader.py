@@ -43,19 +43,14 @@ def policy_name(relative: Path) -> str:
 def _is_rule_module(path: Path) -> bool:
     name = path.name
     return not (
-        name.startswith("_")
-        or name.startswith("test_")
-        or name.endswith("_test.py")
-        or name == "conftest.py"
+        name.startswith(("_", "test_")) or name.endswith("_test.py") or name == "conftest.py"
     )
 
 
 def bundle_files(root: Path) -> Iterator[Path]:
     """Every regular file of the bundle, sorted, skipping hidden and cache directories."""
     for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = sorted(
-            d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS
-        )
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIP_DIRS)
         for name in sorted(filenames):
             if not name.startswith("."):
                 yield Path(dirpath) / name
@@ -146,12 +141,20 @@ class _Load:
             policy = policy_name(Path(self.rel(rule.file)))
             rule = rule.configured(policy=policy)
             if (policy, rule.name) in seen:
-                self.problem(rule.file, rule.line, "duplicate_rule",
-                             f"policy {policy} already has a rule named {rule.name!r}")  # fmt: skip
+                self.problem(
+                    rule.file,
+                    rule.line,
+                    "duplicate_rule",
+                    f"policy {policy} already has a rule named {rule.name!r}",
+                )
                 continue
             if rule.path is not None and rule.path in paths:
-                self.problem(rule.file, rule.line, "duplicate_decision",
-                             f"decision path {rule.path!r} is already served by {paths[rule.path].key}")  # fmt: skip
+                self.problem(
+                    rule.file,
+                    rule.line,
+                    "duplicate_decision",
+                    f"decision path {rule.path!r} is already served by {paths[rule.path].key}",
+                )
                 continue
             seen[(policy, rule.name)] = rule
             if rule.path is not None:
@@ -190,8 +193,12 @@ class _Load:
                 continue
             for key, value in content.items():
                 if key in node:
-                    self.problem(path, None, "data_conflict",
-                                 f"key {key!r} is already defined by another data file")  # fmt: skip
+                    self.problem(
+                        path,
+                        None,
+                        "data_conflict",
+                        f"key {key!r} is already defined by another data file",
+                    )
                 else:
                     node[key] = value
         return document
@@ -202,7 +209,16 @@ def load_bundle(path: str | os.PathLike[str]) -> PolicySet:
     root = Path(path)
     if not root.is_dir():
         what = "does not exist" if not root.exists() else "is not a directory"
-        raise BundleError([Problem(str(root), None, "not_a_bundle", f"{what}; a bundle is a directory of .py rule modules")])
+        raise BundleError(
+            [
+                Problem(
+                    str(root),
+                    None,
+                    "not_a_bundle",
+                    f"{what}; a bundle is a directory of .py rule modules",
+                )
+            ]
+        )
     load = _Load(root)
     files = list(bundle_files(root))
     modules = [p for p in files if p.suffix == ".py" and _is_rule_module(p)]
@@ -219,6 +235,15 @@ def load_bundle(path: str | os.PathLike[str]) -> PolicySet:
         first_seen = {p.path: i for i, p in reversed(list(enumerate(load.problems)))}
         raise BundleError(sorted(load.problems, key=lambda p: (first_seen[p.path], p.line or 0)))
     if not rules:
-        raise BundleError([Problem(str(root), None, "empty_bundle",
-                                   "no rules found: declare them with @admit.validate, @admit.mutate or @admit.decision")])  # fmt: skip
+        raise BundleError(
+            [
+                Problem(
+                    str(root),
+                    None,
+                    "empty_bundle",
+                    "no rules found: declare them with "
+                    "@admit.validate, @admit.mutate or @admit.decision",
+                )
+            ]
+        )
     return PolicySet(rules, data=data, digest=digest_of(root, files), source=str(root))

@@ -57,7 +57,9 @@ def _documents(source: str, text: str) -> Iterator[tuple[int | None, Any]]:
     try:
         yield from load_all(text)
     except yaml.YAMLError as exc:
-        raise InputError(f"invalid YAML: {error_text(exc)}", path=source, line=error_line(exc)) from exc
+        raise InputError(
+            f"invalid YAML: {error_text(exc)}", path=source, line=error_line(exc)
+        ) from exc
 
 
 def _objects(source: str, line: int | None, doc: Any) -> Iterator[Manifest | InputError]:
@@ -66,8 +68,9 @@ def _objects(source: str, line: int | None, doc: Any) -> Iterator[Manifest | Inp
     if not isinstance(doc, dict):
         yield InputError(
             f"expected a Kubernetes object (a mapping), found {type(doc).__name__}",
-            path=source, line=line,
-        )  # fmt: skip
+            path=source,
+            line=line,
+        )
         return
     kind = doc.get("kind")
     if not isinstance(kind, str) or not kind:

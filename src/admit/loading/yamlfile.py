@@ -11,7 +11,7 @@ import yaml
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class LineDict(dict[str, Any]):
+class LineDict(dict[Any, Any]):
     """A dict from YAML that knows the line of itself (`line`) and of each key (`lines`)."""
 
     __slots__ = ("line", "lines")
@@ -45,9 +45,11 @@ def _construct_mapping(loader: Any, node: yaml.MappingNode) -> LineDict:
             )
         if key in mapping:
             raise DuplicateKeyError(
-                "while reading a mapping", node.start_mark,
-                f"found duplicate key {key!r}", key_node.start_mark,
-            )  # fmt: skip
+                "while reading a mapping",
+                node.start_mark,
+                f"found duplicate key {key!r}",
+                key_node.start_mark,
+            )
         mapping[key] = loader.construct_object(value_node, deep=True)
         mapping.lines[key] = key_node.start_mark.line + 1
     return mapping
