@@ -72,6 +72,7 @@ class Request:
 
     __slots__ = (
         "_containers",
+        "_user",
         "cluster",
         "data",
         "kind",
@@ -82,7 +83,6 @@ class Request:
         "raw",
         "raw_object",
         "raw_old_object",
-        "_user",
         "subresource",
     )
 
