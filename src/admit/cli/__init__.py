@@ -12,6 +12,7 @@ import click
 
 from admit import __version__
 from admit.cli.check import check
+from admit.cli.serve import eval_command, serve
 from admit.core.errors import AdmitError, BundleError
 
 EPILOG = """\b
@@ -31,10 +32,14 @@ def cli() -> None:
     \b
     Check manifests offline against a bundle of rules:
       admit check examples/seed examples/seed/pods/
+    Serve them as an admission webhook (HTTPS, self-signed for local use):
+      admit serve examples/seed --self-signed
     """
 
 
 cli.add_command(check)
+cli.add_command(serve)
+cli.add_command(eval_command)
 
 
 def main(argv: list[str] | None = None) -> None:

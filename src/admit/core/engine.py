@@ -15,7 +15,7 @@ from time import perf_counter_ns
 from typing import Any, Literal
 
 from admit.core.decision import Decision, decide
-from admit.core.errors import AdmitError
+from admit.core.errors import AdmitError, RuleTimeout
 from admit.core.outcome import Outcome, RuleResult, Violation
 from admit.core.patch import MutableObject, copy_json, make_patch
 from admit.core.review import Request, with_object
@@ -169,7 +169,7 @@ def _validate(binding: Binding, request: Request) -> RuleResult | None:
     start = perf_counter_ns()
     try:
         violations = _violations(rule, rule(subject))
-    except Exception as exc:
+    except (Exception, RuleTimeout) as exc:
         return _error(rule, exc, perf_counter_ns() - start)
     elapsed = perf_counter_ns() - start
     if not violations:
@@ -221,7 +221,7 @@ def _bad_return(value: Any) -> str:
     )
 
 
-def _error(rule: Rule, exc: Exception, elapsed: int) -> RuleResult:
+def _error(rule: Rule, exc: BaseException, elapsed: int) -> RuleResult:
     text = f"{type(exc).__name__}: {exc}"
     return RuleResult(
         rule.policy,
@@ -237,7 +237,7 @@ def _error(rule: Rule, exc: Exception, elapsed: int) -> RuleResult:
     )
 
 
-def _location(exc: Exception, rule: Rule) -> str | None:
+def _location(exc: BaseException, rule: Rule) -> str | None:
     """`file:line` of the deepest frame in policy code (outside admit itself)."""
     frames = traceback.extract_tb(exc.__traceback__)
     for frame in reversed(frames):
@@ -265,7 +265,7 @@ def _mutate(bindings: list[Binding], request: Request, results: list[RuleResult]
         start = perf_counter_ns()
         try:
             working = _apply_mutation(binding, subject, working)
-        except Exception as exc:
+        except (Exception, RuleTimeout) as exc:
             working = snapshot
             results.append(_error(rule, exc, perf_counter_ns() - start))
             continue

@@ -5,6 +5,8 @@
      ├── BundleError       a bundle failed to load; carries every Problem found in one pass
      └── InputError        a manifest, review or input document cannot be used
 
+    RuleTimeout (a BaseException, so a rule's `except Exception` cannot swallow it)
+
 A denial is never an exception: it is a `Decision`. Only the CLI's `main` and the server's error
 handler turn these into exit codes or HTTP answers.
 """
@@ -69,3 +71,8 @@ class InputError(AdmitError):
         self.line = line
         where = "" if not path else (f"{path}:{line}: " if line is not None else f"{path}: ")
         super().__init__(f"{where}{message}")
+
+
+class RuleTimeout(BaseException):
+    """Raised into a rule that overran its time by the server's deadline; the engine records it
+    as that rule's error, so its `on_error` decides the request."""

@@ -1,0 +1,262 @@
+"""`admit serve`: the admission webhook over HTTPS, and `admit eval`, its data API twin."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import click
+
+from admit.core.engine import query
+from admit.core.errors import InputError
+from admit.loading.loader import load_bundle
+
+MiB = 1024 * 1024
+
+
+def _metrics_dir(given: Path | None) -> Path:
+    """A clean directory for prometheus-client's multiprocess files, set before it is imported."""
+    directory = given or Path(tempfile.mkdtemp(prefix="admit-metrics-"))
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):
+        stale.unlink()
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return directory
+
+
+def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Path, Path, Path]:
+    from admit.kube.certs import self_signed
+
+    names = ["localhost", "127.0.0.1", "::1"]
+    if host not in ("0.0.0.0", "::", *names):
+        names.append(host)
+    return self_signed(directory, [*names, *extra])
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--host",
+    default="0.0.0.0",
+    show_default=True,
+    envvar="ADMIT_HOST",
+    show_envvar=True,
+    help="Address to listen on.",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=8443,
+    show_default=True,
+    envvar="ADMIT_PORT",
+    show_envvar=True,
+    help="HTTPS port.",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="ADMIT_TLS_CERT",
+    show_envvar=True,
+    help="Serving certificate (PEM); reloaded when it changes.",
+)
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="ADMIT_TLS_KEY",
+    show_envvar=True,
+    help="Its private key (PEM).",
+)
+@click.option(
+    "--self-signed",
+    is_flag=True,
+    help="For local use: make a CA and a serving certificate in --tls-dir.",
+)
+@click.option(
+    "--tls-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="admit-tls",
+    show_default=True,
+    help="Where --self-signed keeps ca.crt, tls.crt and tls.key.",
+)
+@click.option("--san", "sans", multiple=True, help="Extra DNS name or IP for --self-signed.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    default=None,
+    envvar="ADMIT_WORKERS",
+    show_envvar=True,
+    help="Worker processes on the port  [default: CPU count]",
+)
+@click.option(
+    "--rule-timeout",
+    type=click.FloatRange(0),
+    default=2.0,
+    show_default=True,
+    envvar="ADMIT_RULE_TIMEOUT",
+    show_envvar=True,
+    help="Seconds a request's rules may run; past it the running rule errors (0: off).",
+)
+@click.option(
+    "--max-body",
+    type=click.IntRange(1024),
+    default=4 * MiB,
+    show_default=True,
+    envvar="ADMIT_MAX_BODY",
+    show_envvar=True,
+    help="Largest request body in bytes.",
+)
+@click.option(
+    "--decision-log",
+    default="-",
+    show_default=True,
+    envvar="ADMIT_DECISION_LOG",
+    show_envvar=True,
+    help="File for JSON-lines decisions; - for stdout, off for none.",
+)
+@click.option(
+    "--metrics-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    envvar="ADMIT_METRICS_DIR",
+    help="Scratch directory for multi-process metrics.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    envvar="ADMIT_LOG_LEVEL",
+)
+def serve(
+    bundle: Path,
+    host: str,
+    port: int,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    self_signed: bool,
+    tls_dir: Path,
+    sans: tuple[str, ...],
+    workers: int | None,
+    rule_timeout: float,
+    max_body: int,
+    decision_log: str,
+    metrics_dir: Path | None,
+    log_level: str,
+) -> int:
+    """Serve the rules in BUNDLE as a Kubernetes admission webhook over HTTPS.
+
+    \b
+    Endpoints:
+      POST /validate, /mutate      AdmissionReview admission.k8s.io/v1 and v1beta1
+      GET|POST /v1/data/{path}     OPA-compatible decisions of @admit.decision rules
+      GET /healthz, /readyz        liveness; readiness with the bundle's digest
+      GET /metrics                 Prometheus metrics (admit_*)
+
+    \b
+    Local try-out:
+      admit serve examples/seed --self-signed --port 8443
+      curl --cacert admit-tls/ca.crt -H 'Content-Type: application/json' \\
+           --data-binary @examples/seed/reviews/pod-bad-tag.json https://127.0.0.1:8443/validate
+    """
+    logging.basicConfig(
+        level=log_level.upper(),
+        format="%(asctime)s %(levelname)s [%(process)d] %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    if self_signed and (tls_cert or tls_key):
+        raise click.UsageError("give either --self-signed or --tls-cert/--tls-key, not both")
+    if not self_signed and not (tls_cert and tls_key):
+        raise click.UsageError(
+            "HTTPS needs --tls-cert and --tls-key (or --self-signed for local use)"
+        )
+    policy_set = load_bundle(bundle)
+    ca = None
+    if self_signed:
+        ca, tls_cert, tls_key = _self_signed(tls_dir, host, sans)
+    assert tls_cert is not None
+    assert tls_key is not None
+    _metrics_dir(metrics_dir)
+    from admit.server.config import ServerConfig
+    from admit.server.policies import FixedPolicies
+    from admit.server.supervisor import Supervisor
+
+    config = ServerConfig(
+        bundle=bundle,
+        tls_cert=tls_cert,
+        tls_key=tls_key,
+        host=host,
+        port=port,
+        workers=workers or os.cpu_count() or 1,
+        rule_timeout=rule_timeout,
+        max_body=max_body,
+        decision_log=None if decision_log == "off" else decision_log,
+        metrics_dir=metrics_dir,
+    )
+    config.ssl_context()  # fail now, with a clear message, if the TLS files do not load
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    url = f"https://{shown}:{port}"
+    click.echo(
+        f"admit: serving {bundle} ({len(policy_set.rules)} rules, digest "
+        f"{policy_set.digest[:12]}) on {url} with {config.workers} workers",
+        err=True,
+    )
+    if ca is not None:
+        click.echo(f"admit: CA certificate for clients: {ca}", err=True)
+        example = bundle / "reviews"
+        review = next(iter(sorted(example.glob("*.json"))), None) if example.is_dir() else None
+        if review is not None:
+            click.echo(
+                f"admit: try  curl --cacert {ca} -H 'Content-Type: application/json' "
+                f"--data-binary @{review} {url}/validate",
+                err=True,
+            )
+    return Supervisor(config, FixedPolicies(policy_set)).run()
+
+
+def _read_input(path: str) -> Any:
+    import yaml
+
+    try:
+        text = sys.stdin.read() if path == "-" else Path(path).read_text("utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", path=path) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        pass
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise InputError(f"neither JSON nor YAML: {exc}", path=path) from None
+
+
+@click.command("eval")
+@click.argument("bundle", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("path")
+@click.option(
+    "-i",
+    "--input",
+    "input_path",
+    default=None,
+    help="The input document (JSON or YAML file, - for stdin).",
+)
+def eval_command(bundle: Path, path: str, input_path: str | None) -> int:
+    """Evaluate the decision at PATH (like POST /v1/data/PATH) and print {"result": ...}.
+
+    \b
+    Example:
+      admit eval policies/ httpapi/authz/allow --input request.json
+
+    Prints {} when PATH is undefined. Exit codes: 0 evaluated, 1 the decision raised,
+    2 usage or unreadable input, 3 the bundle failed to load.
+    """
+    policy_set = load_bundle(bundle)
+    document = _read_input(input_path) if input_path else None
+    defined, value = query(policy_set, path, document)
+    click.echo(json.dumps({"result": value} if defined else {}, indent=2))
+    return 0

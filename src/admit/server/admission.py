@@ -1,0 +1,104 @@
+"""The AdmissionReview codec, `admission.k8s.io/v1` and `v1beta1`, to the letter of what
+kube-apiserver sends and accepts: the answer echoes the request's apiVersion and uid, carries
+`allowed`, a 403 `status` on denial, `warnings`, a base64 `JSONPatch` and `auditAnnotations`."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Any, Literal, TypedDict
+
+import orjson
+
+from admit.core.decision import Decision
+from admit.server.errors import HTTPError
+
+VERSIONS = frozenset({"admission.k8s.io/v1", "admission.k8s.io/v1beta1"})
+_ANNOTATION_KEY = re.compile(r"[^A-Za-z0-9_.-]+")
+MAX_WARNING = 512  # kube-apiserver truncates longer warnings; keep them readable
+
+
+class StatusV1(TypedDict, total=False):
+    code: int
+    message: str
+    reason: str
+
+
+class AdmissionResponseV1(TypedDict, total=False):
+    uid: str
+    allowed: bool
+    status: StatusV1
+    warnings: list[str]
+    patchType: Literal["JSONPatch"]
+    patch: str
+    auditAnnotations: dict[str, str]
+
+
+class AdmissionReviewV1(TypedDict):
+    apiVersion: str
+    kind: Literal["AdmissionReview"]
+    response: AdmissionResponseV1
+
+
+def decode_review(body: bytes) -> tuple[str, dict[str, Any]]:
+    """(apiVersion, request) of an AdmissionReview body; `HTTPError` 400 says what is wrong."""
+    try:
+        review = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise HTTPError(f"the body is not JSON: {exc}", code="invalid_json") from None
+    if not isinstance(review, dict):
+        raise HTTPError("the body must be an AdmissionReview object", code="invalid_review")
+    api_version = review.get("apiVersion")
+    if api_version not in VERSIONS:
+        raise HTTPError(
+            f"apiVersion {api_version!r} is not supported; send admission.k8s.io/v1 or v1beta1",
+            code="invalid_review",
+        )
+    if review.get("kind") != "AdmissionReview":
+        raise HTTPError(
+            f"kind {review.get('kind')!r} is not AdmissionReview", code="invalid_review"
+        )
+    request = review.get("request")
+    if not isinstance(request, dict):
+        raise HTTPError("the AdmissionReview has no request", code="invalid_review")
+    uid = request.get("uid")
+    if not isinstance(uid, str) or not uid:
+        raise HTTPError("the AdmissionReview request has no uid", code="invalid_review")
+    for field in ("kind", "operation"):
+        if field not in request:
+            raise HTTPError(f"the AdmissionReview request has no {field}", code="invalid_review")
+    return api_version, request
+
+
+def annotation_key(rule_key: str) -> str:
+    """A valid audit annotation key for a rule (kube-apiserver prefixes the webhook name)."""
+    key = _ANNOTATION_KEY.sub(".", rule_key).strip("._-")
+    return key[:63].rstrip("._-") or "admit"
+
+
+def response_for(uid: str, decision: Decision, *, mutating: bool) -> AdmissionResponseV1:
+    """The `response` of an AdmissionReview answer for a decision."""
+    response: AdmissionResponseV1 = {"uid": uid, "allowed": decision.allowed}
+    if not decision.allowed:
+        response["status"] = {"code": 403, "reason": "Forbidden", "message": decision.message}
+    if decision.warnings:
+        response["warnings"] = [w[:MAX_WARNING] for w in decision.warnings]
+    if mutating and decision.patch and decision.allowed:
+        response["patchType"] = "JSONPatch"
+        response["patch"] = base64.b64encode(orjson.dumps(list(decision.patch))).decode()
+    if decision.audits:
+        annotations: dict[str, str] = {}
+        for rule_key, message in decision.audits:
+            key = annotation_key(rule_key)
+            annotations[key] = f"{annotations[key]}; {message}" if key in annotations else message
+        response["auditAnnotations"] = annotations
+    return response
+
+
+def encode_review(api_version: str, response: AdmissionResponseV1) -> bytes:
+    review: AdmissionReviewV1 = {
+        "apiVersion": api_version,
+        "kind": "AdmissionReview",
+        "response": response,
+    }
+    return orjson.dumps(review)

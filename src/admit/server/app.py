@@ -1,0 +1,275 @@
+"""The ASGI application: routing and the request pipeline (size limit -> decode -> evaluate ->
+encode -> metrics and decision log). Handlers never raise to the server: every failure becomes a
+JSON answer, and a rule's failure is a decision, never a 500.
+
+    POST /validate, /mutate          AdmissionReview v1 / v1beta1
+    GET|POST /v1/data/{path}         OPA-compatible decisions
+    GET /healthz, /readyz, /metrics
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from time import perf_counter
+from typing import Any
+
+import orjson
+
+from admit.core.decision import Decision, decide
+from admit.core.engine import PolicySet, evaluate
+from admit.core.errors import RuleTimeout
+from admit.core.outcome import RuleResult
+from admit.core.review import Request
+from admit.server import admission, data_api
+from admit.server.deadline import Deadline
+from admit.server.decision_log import DecisionLog
+from admit.server.errors import HTTPError
+from admit.server.metrics import CONTENT_TYPE, Metrics, exposition
+from admit.server.policies import PolicySource
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("admit.server")
+JSON = [(b"content-type", b"application/json")]
+_PHASES = {"/validate": "validate", "/mutate": "mutate"}
+
+
+class ClientGone(Exception):
+    """The client disconnected before sending its whole request."""
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int, timeout: float) -> bytes:
+    """The request body, refusing more than `limit` bytes or a client slower than `timeout`."""
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                declared = int(value)
+            except ValueError:
+                raise HTTPError("invalid Content-Length", code="bad_request") from None
+            if declared > limit:
+                raise HTTPError(
+                    f"the body ({declared} bytes) exceeds the {limit}-byte limit",
+                    status=413,
+                    code="body_too_large",
+                )
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        async with asyncio.timeout(timeout):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise ClientGone
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise HTTPError(
+                        f"the body exceeds the {limit}-byte limit",
+                        status=413,
+                        code="body_too_large",
+                    )
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    break
+    except TimeoutError:
+        raise HTTPError(
+            f"the body did not arrive within {timeout:g}s", status=408, code="request_timeout"
+        ) from None
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def timeout_decision(policy_set: PolicySet, request: Request, seconds: float) -> Decision:
+    """When the deadline struck outside any rule: deny if a matching enforced rule fails closed."""
+    fail_closed = any(
+        b.rule.action == "enforce" and b.rule.on_error == "deny"
+        for b in policy_set.bindings_for(request)
+    )
+    result = RuleResult(
+        "admit",
+        "deadline",
+        "error",
+        "enforce",
+        (),
+        int(seconds * 1e9),
+        error=f"evaluation exceeded the {seconds:g}s rule timeout",
+        on_error="deny" if fail_closed else "allow",
+    )
+    return decide([result])
+
+
+class AdmitApp:
+    """The webhook server's application; one per worker process."""
+
+    def __init__(
+        self,
+        policies: PolicySource,
+        *,
+        max_body: int = 4 * 1024 * 1024,
+        body_timeout: float = 10.0,
+        rule_timeout: float = 2.0,
+        metrics: Metrics | None = None,
+        decision_log: DecisionLog | None = None,
+    ) -> None:
+        self.policies = policies
+        self.max_body = max_body
+        self.body_timeout = body_timeout
+        self.deadline = Deadline(rule_timeout) if rule_timeout > 0 else None
+        self.metrics = metrics
+        self.decision_log = decision_log
+
+    def install_deadline(self) -> None:
+        """Take SIGALRM for rule timeouts (call from the main thread of the worker)."""
+        if self.deadline is not None:
+            self.deadline.install()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        started = perf_counter()
+        path: str = scope["path"]
+        endpoint = path if path in _PHASES or not path.startswith("/v1/data") else "/v1/data"
+        content_type = JSON
+        try:
+            status, payload, result = await self._route(scope, receive, path)
+            if endpoint == "/metrics":
+                content_type = [(b"content-type", CONTENT_TYPE.encode())]
+        except ClientGone:
+            return
+        except HTTPError as exc:
+            status, result = exc.http_status, exc.code
+            payload = orjson.dumps({"code": exc.code, "message": str(exc)})
+        except Exception:
+            log.exception("unexpected error answering %s %s", scope["method"], path)
+            status, result = 500, "internal_error"
+            payload = b'{"code":"internal_error","message":"internal server error"}'
+        headers = [*content_type, (b"content-length", str(len(payload)).encode())]
+        if status == 413:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+        if self.metrics is not None and endpoint in _KNOWN_ENDPOINTS:
+            self.metrics.request(endpoint, result, perf_counter() - started)
+
+    async def _route(self, scope: Scope, receive: Receive, path: str) -> tuple[int, bytes, str]:
+        method = scope["method"]
+        phase = _PHASES.get(path)
+        if phase is not None:
+            _allow(method, "POST")
+            body = await read_body(scope, receive, self.max_body, self.body_timeout)
+            return self.admit(body, path, phase)
+        if path.startswith("/v1/data"):
+            _allow(method, "GET", "POST")
+            body = b""
+            if method == "POST":
+                body = await read_body(scope, receive, self.max_body, self.body_timeout)
+            policy_set, query_string = self.policies.current(), scope.get("query_string", b"")
+            return self.guarded(
+                lambda: data_api.answer(policy_set, path, method, body, query_string)
+            )
+        if path == "/healthz":
+            return 200, b'{"status":"ok"}', "ok"
+        if path == "/readyz":
+            return self.readiness()
+        if path == "/metrics":
+            _allow(method, "GET")
+            return 200, exposition(), "ok"
+        raise HTTPError(f"no such endpoint: {path}", status=404, code="not_found")
+
+    def admit(self, body: bytes, endpoint: str, phase: str) -> tuple[int, bytes, str]:
+        """Answer one AdmissionReview body (pipeline: decode -> evaluate -> encode -> log)."""
+        started = perf_counter()
+        api_version, raw = admission.decode_review(body)
+        policy_set = self.policies.current()
+        if policy_set is None:
+            raise HTTPError("no policy bundle is loaded yet", status=503, code="not_ready")
+        request = Request(raw)
+        decision = self.judge(policy_set, request, phase)
+        response = admission.response_for(raw["uid"], decision, mutating=phase == "mutate")
+        payload = admission.encode_review(api_version, response)
+        if self.metrics is not None:
+            self.metrics.decision(decision)
+        if self.decision_log is not None:
+            self.decision_log.record(
+                request,
+                decision,
+                endpoint=endpoint,
+                seconds=perf_counter() - started,
+                bundle=policy_set.digest,
+            )
+        for r in decision.results:
+            if r.result == "error":
+                log.error("rule %s failed on request %s:\n%s", r.key, request.uid, r.traceback)
+        return 200, payload, "allowed" if decision.allowed else "denied"
+
+    def judge(self, policy_set: PolicySet, request: Request, phase: Any) -> Decision:
+        """`evaluate` under the rule deadline; a timeout outside any rule still decides."""
+        deadline = self.deadline
+        if deadline is None:
+            return evaluate(policy_set, request, phase=phase)
+        try:
+            deadline.arm()
+            try:
+                return evaluate(policy_set, request, phase=phase)
+            finally:
+                deadline.disarm()
+        except RuleTimeout:
+            return timeout_decision(policy_set, request, deadline.seconds)
+
+    def guarded(self, answer: Callable[[], tuple[int, bytes, str]]) -> tuple[int, bytes, str]:
+        """A data API answer under the rule deadline."""
+        deadline = self.deadline
+        if deadline is None:
+            return answer()
+        try:
+            deadline.arm()
+            try:
+                return answer()
+            finally:
+                deadline.disarm()
+        except RuleTimeout:
+            message = f"the decision exceeded the {deadline.seconds:g}s rule timeout"
+            return 500, orjson.dumps({"code": "internal_error", "message": message}), "error"
+
+    def readiness(self) -> tuple[int, bytes, str]:
+        policy_set = self.policies.current()
+        if policy_set is None:
+            return 503, b'{"ready":false,"reason":"no policy bundle loaded"}', "not_ready"
+        body = {
+            "ready": True,
+            "bundle": {
+                "digest": policy_set.digest,
+                "source": policy_set.source,
+                "rules": len(policy_set.rules),
+            },
+        }
+        return 200, orjson.dumps(body), "ok"
+
+
+_KNOWN_ENDPOINTS = frozenset({"/validate", "/mutate", "/v1/data", "/readyz", "/healthz"})
+
+
+def _allow(method: str, *allowed: str) -> None:
+    if method not in allowed:
+        raise HTTPError(
+            f"method {method} is not allowed here; use {' or '.join(allowed)}",
+            status=405,
+            code="method_not_allowed",
+        )
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

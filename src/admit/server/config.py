@@ -1,0 +1,56 @@
+"""The server's one typed configuration. `admit serve` flags (each also read from an `ADMIT_*`
+environment variable) map onto it; it alone builds the TLS context (TLS >= 1.2, ALPN http/1.1)."""
+
+from __future__ import annotations
+
+import os
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MiB = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Everything `admit serve` needs; defaults are production defaults."""
+
+    bundle: Path
+    tls_cert: Path
+    tls_key: Path
+    host: str = "0.0.0.0"
+    port: int = 8443
+    workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    rule_timeout: float = 2.0
+    max_body: int = 4 * MiB
+    body_timeout: float = 10.0
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 120.0
+    drain_timeout: float = 25.0
+    decision_log: str | None = "-"
+    metrics_dir: Path | None = None
+    tls_poll_interval: float = 1.0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if not 0 < self.port < 65536:
+            problems.append(f"port {self.port} is not between 1 and 65535")
+        if self.workers < 1:
+            problems.append("workers must be at least 1")
+        if self.rule_timeout < 0:
+            problems.append("rule timeout must be 0 (off) or positive")
+        if self.max_body < 1024:
+            problems.append("max body must be at least 1024 bytes")
+        if problems:
+            raise ValueError("; ".join(problems))
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A server TLS context with the configured certificate (TLS >= 1.2, ALPN http/1.1).
+
+        Only http/1.1 is offered: kube-apiserver then speaks HTTP/1.1 on a kept-alive connection.
+        """
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        context.set_alpn_protocols(["http/1.1"])
+        context.load_cert_chain(self.tls_cert, self.tls_key)
+        return context

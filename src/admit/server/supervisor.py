@@ -1,0 +1,149 @@
+"""The supervisor: forks the workers (after the bundle is loaded, so they share it), restarts one
+that dies or whose event loop stops beating (a rule stuck where no signal reaches it), and
+drains them all on SIGTERM.
+
+Every worker binds its own SO_REUSEPORT socket; the supervisor holds a bound, non-listening one
+so that a port already taken is an error at start, not in a worker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import signal
+import time
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
+
+from admit.server.config import ServerConfig
+from admit.server.policies import PolicySource
+from admit.server.worker import listening_socket, run_worker
+
+log = logging.getLogger("admit.supervisor")
+_CRASH_WINDOW = 10.0  # a worker that dies this soon after starting counts towards a crash loop
+_CRASH_LIMIT = 5
+
+
+class Supervisor:
+    def __init__(
+        self,
+        config: ServerConfig,
+        policies: PolicySource,
+        worker: Callable[[ServerConfig, PolicySource, Callable[[], None]], None] = run_worker,
+    ) -> None:
+        self.config = config
+        self.policies = policies
+        self.worker = worker
+        self.stall_limit = max(5.0, config.rule_timeout + 3.0) if config.rule_timeout else 30.0
+        self.heartbeats: Any = multiprocessing.RawArray("d", config.workers)
+        self.workers: dict[int, tuple[int, float]] = {}  # pid -> (slot, started)
+        self.stopping = False
+        self.crashes = 0
+
+    def _spawn(self, slot: int) -> None:
+        self.heartbeats[slot] = time.monotonic()
+        pid = os.fork()
+        if pid == 0:  # the worker
+            code = 0
+            try:
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+                    signal.signal(sig, signal.SIG_DFL)
+                heartbeats = self.heartbeats
+
+                def beat() -> None:
+                    heartbeats[slot] = time.monotonic()
+
+                self.worker(self.config, self.policies, beat)
+            except BaseException:
+                log.exception("worker %d failed", os.getpid())
+                code = 1
+            finally:
+                os._exit(code)
+        self.workers[pid] = (slot, time.monotonic())
+        log.info("worker %d started (slot %d)", pid, slot)
+
+    def _stop(self, signum: int, frame: FrameType | None) -> None:
+        if not self.stopping:
+            log.info("received %s: draining workers", signal.Signals(signum).name)
+            self.stopping = True
+            self._signal_all(signal.SIGTERM)
+
+    def _signal_all(self, sig: int) -> None:
+        for pid in list(self.workers):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def _reap(self) -> None:
+        from admit.server.metrics import mark_dead
+
+        while self.workers:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            slot, started = self.workers.pop(pid, (-1, 0.0))
+            mark_dead(pid)
+            if slot < 0 or self.stopping:
+                continue
+            log.warning("worker %d exited (%s); starting another", pid, _describe(status))
+            if time.monotonic() - started < _CRASH_WINDOW:
+                self.crashes += 1
+                if self.crashes >= _CRASH_LIMIT:
+                    log.error("workers keep dying right after start; giving up")
+                    self.stopping = True
+                    self._signal_all(signal.SIGTERM)
+                    continue
+                time.sleep(min(2.0, 0.1 * 2**self.crashes))
+            else:
+                self.crashes = 0
+            self._spawn(slot)
+
+    def _check_heartbeats(self) -> None:
+        now = time.monotonic()
+        for pid, (slot, _) in list(self.workers.items()):
+            silent = now - self.heartbeats[slot]
+            if silent > self.stall_limit:
+                log.error(
+                    "worker %d has not responded for %.1fs (a rule stuck outside Python?);"
+                    " killing it",
+                    pid,
+                    silent,
+                )
+                self.heartbeats[slot] = now
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+    def run(self) -> int:
+        """Serve until SIGTERM or SIGINT; returns the exit code."""
+        reservation = listening_socket(self.config.host, self.config.port, listen=False)
+        try:
+            signal.signal(signal.SIGTERM, self._stop)
+            signal.signal(signal.SIGINT, self._stop)
+            for slot in range(self.config.workers):
+                self._spawn(slot)
+            deadline: float | None = None
+            while self.workers:
+                self._reap()
+                if self.stopping:
+                    deadline = deadline or time.monotonic() + self.config.drain_timeout + 5
+                    if time.monotonic() > deadline:
+                        log.error("workers did not drain in time; killing them")
+                        self._signal_all(signal.SIGKILL)
+                else:
+                    self._check_heartbeats()
+                time.sleep(0.1)
+        finally:
+            reservation.close()
+        log.info("stopped")
+        return 1 if self.crashes >= _CRASH_LIMIT else 0
+
+
+def _describe(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        return f"killed by {signal.Signals(os.WTERMSIG(status)).name}"
+    return f"exit code {os.WEXITSTATUS(status)}"

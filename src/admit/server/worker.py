@@ -1,0 +1,92 @@
+"""One worker process: its own SO_REUSEPORT socket, the app on uvicorn (uvloop + httptools),
+and the background chores (heartbeat to the supervisor, TLS reload, decision-log flush)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from collections.abc import Callable
+
+import uvicorn
+import uvloop
+
+from admit.server.app import AdmitApp
+from admit.server.config import ServerConfig
+from admit.server.decision_log import DecisionLog
+from admit.server.metrics import Metrics
+from admit.server.policies import PolicySource
+from admit.server.protocol import with_header_timeout
+from admit.server.tls import ReloadingContext
+
+log = logging.getLogger("admit.worker")
+
+
+def listening_socket(host: str, port: int, *, listen: bool = True) -> socket.socket:
+    """A TCP socket on host:port shared with the other workers through SO_REUSEPORT."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    if listen:
+        sock.listen(1024)
+        sock.set_inheritable(False)
+    return sock
+
+
+async def _every(seconds: float, chore: Callable[[], object]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            chore()
+        except Exception:
+            log.exception("background chore failed")
+
+
+def run_worker(config: ServerConfig, policies: PolicySource, beat: Callable[[], None]) -> None:
+    """Serve until SIGTERM (graceful: in-flight requests complete) or SIGINT."""
+    tls = ReloadingContext(config.tls_cert, config.tls_key, config.ssl_context)
+    decision_log = DecisionLog(config.decision_log)
+    app = AdmitApp(
+        policies,
+        max_body=config.max_body,
+        body_timeout=config.body_timeout,
+        rule_timeout=config.rule_timeout,
+        metrics=Metrics(),
+        decision_log=decision_log,
+    )
+    app.install_deadline()
+    sock = listening_socket(config.host, config.port)
+    uv = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http=with_header_timeout(config.header_timeout),
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        date_header=False,
+        timeout_keep_alive=int(config.keepalive_timeout),
+        timeout_graceful_shutdown=int(config.drain_timeout),
+    )
+    uv.load()
+    uv.ssl = tls.context
+    server = uvicorn.Server(uv)
+
+    async def main() -> None:
+        chores = [
+            asyncio.ensure_future(_every(0.25, beat)),
+            asyncio.ensure_future(_every(config.tls_poll_interval, tls.poll)),
+            asyncio.ensure_future(_every(0.2, decision_log.flush)),
+        ]
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            for chore in chores:
+                chore.cancel()
+            decision_log.close()
+
+    beat()
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
