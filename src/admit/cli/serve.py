@@ -111,6 +111,22 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     help="Largest request body in bytes.",
 )
 @click.option(
+    "--client-timeout",
+    type=click.FloatRange(0.1),
+    default=10.0,
+    show_default=True,
+    envvar="ADMIT_CLIENT_TIMEOUT",
+    help="Seconds a client may take to send its request headers, and then its body.",
+)
+@click.option(
+    "--drain-timeout",
+    type=click.FloatRange(0),
+    default=25.0,
+    show_default=True,
+    envvar="ADMIT_DRAIN_TIMEOUT",
+    help="On SIGTERM, seconds to let in-flight requests finish.",
+)
+@click.option(
     "--decision-log",
     default="-",
     show_default=True,
@@ -144,6 +160,8 @@ def serve(
     workers: int | None,
     rule_timeout: float,
     max_body: int,
+    client_timeout: float,
+    drain_timeout: float,
     decision_log: str,
     metrics_dir: Path | None,
     log_level: str,
@@ -194,6 +212,9 @@ def serve(
         workers=workers or os.cpu_count() or 1,
         rule_timeout=rule_timeout,
         max_body=max_body,
+        body_timeout=client_timeout,
+        header_timeout=client_timeout,
+        drain_timeout=drain_timeout,
         decision_log=None if decision_log == "off" else decision_log,
         metrics_dir=metrics_dir,
     )

@@ -1,0 +1,1 @@
+"""Kubernetes adapters: certificates, manifests, cluster sources."""
