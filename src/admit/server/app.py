@@ -151,7 +151,7 @@ class AdmitApp:
             status, result = 500, "internal_error"
             payload = b'{"code":"internal_error","message":"internal server error"}'
         headers = [*content_type, (b"content-length", str(len(payload)).encode())]
-        if status == 413:
+        if status in (408, 413):  # the rest of the body is unread: the connection is done
             headers.append((b"connection", b"close"))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})

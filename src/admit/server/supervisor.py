@@ -2,8 +2,9 @@
 that dies or whose event loop stops beating (a rule stuck where no signal reaches it), and
 drains them all on SIGTERM.
 
-Every worker binds its own SO_REUSEPORT socket; the supervisor holds a bound, non-listening one
-so that a port already taken is an error at start, not in a worker.
+The supervisor binds the listening socket before forking, so a port already taken is an error
+at start, and every worker accepts from it (see `worker.listening_socket` for why not
+SO_REUSEPORT).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 import time
 from collections.abc import Callable
 from types import FrameType
@@ -32,7 +34,9 @@ class Supervisor:
         self,
         config: ServerConfig,
         policies: PolicySource,
-        worker: Callable[[ServerConfig, PolicySource, Callable[[], None]], None] = run_worker,
+        worker: Callable[
+            [ServerConfig, PolicySource, socket.socket, Callable[[], None]], None
+        ] = run_worker,
     ) -> None:
         self.config = config
         self.policies = policies
@@ -42,6 +46,7 @@ class Supervisor:
         self.workers: dict[int, tuple[int, float]] = {}  # pid -> (slot, started)
         self.stopping = False
         self.crashes = 0
+        self.sock: socket.socket | None = None
 
     def _spawn(self, slot: int) -> None:
         self.heartbeats[slot] = time.monotonic()
@@ -56,7 +61,8 @@ class Supervisor:
                 def beat() -> None:
                     heartbeats[slot] = time.monotonic()
 
-                self.worker(self.config, self.policies, beat)
+                assert self.sock is not None
+                self.worker(self.config, self.policies, self.sock, beat)
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
                 code = 1
@@ -120,7 +126,7 @@ class Supervisor:
 
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT; returns the exit code."""
-        reservation = listening_socket(self.config.host, self.config.port, listen=False)
+        self.sock = listening_socket(self.config.host, self.config.port)
         try:
             signal.signal(signal.SIGTERM, self._stop)
             signal.signal(signal.SIGINT, self._stop)
@@ -138,7 +144,7 @@ class Supervisor:
                     self._check_heartbeats()
                 time.sleep(0.1)
         finally:
-            reservation.close()
+            self.sock.close()
         log.info("stopped")
         return 1 if self.crashes >= _CRASH_LIMIT else 0
 

@@ -1,5 +1,6 @@
-"""One worker process: its own SO_REUSEPORT socket, the app on uvicorn (uvloop + httptools),
-and the background chores (heartbeat to the supervisor, TLS reload, decision-log flush)."""
+"""One worker process: the app on uvicorn (uvloop + httptools) accepting from the listening
+socket it shares with the other workers, and the background chores (heartbeat to the
+supervisor, TLS reload, decision-log flush)."""
 
 from __future__ import annotations
 
@@ -22,16 +23,19 @@ from admit.server.tls import ReloadingContext
 log = logging.getLogger("admit.worker")
 
 
-def listening_socket(host: str, port: int, *, listen: bool = True) -> socket.socket:
-    """A TCP socket on host:port shared with the other workers through SO_REUSEPORT."""
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The listening TCP socket on host:port that every worker accepts from.
+
+    One shared accept queue rather than SO_REUSEPORT: a worker whose loop is blocked stops
+    accepting and the others take its share; with SO_REUSEPORT the kernel would keep queueing a
+    share of new connections on the blocked worker until it is replaced.
+    """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
-    if listen:
-        sock.listen(1024)
-        sock.set_inheritable(False)
+    sock.listen(1024)
+    sock.setblocking(False)
     return sock
 
 
@@ -44,7 +48,9 @@ async def _every(seconds: float, chore: Callable[[], object]) -> None:
             log.exception("background chore failed")
 
 
-def run_worker(config: ServerConfig, policies: PolicySource, beat: Callable[[], None]) -> None:
+def run_worker(
+    config: ServerConfig, policies: PolicySource, sock: socket.socket, beat: Callable[[], None]
+) -> None:
     """Serve until SIGTERM (graceful: in-flight requests complete) or SIGINT."""
     tls = ReloadingContext(config.tls_cert, config.tls_key, config.ssl_context)
     decision_log = DecisionLog(config.decision_log)
@@ -57,7 +63,6 @@ def run_worker(config: ServerConfig, policies: PolicySource, beat: Callable[[], 
         decision_log=decision_log,
     )
     app.install_deadline()
-    sock = listening_socket(config.host, config.port)
     uv = uvicorn.Config(
         app,
         loop="uvloop",

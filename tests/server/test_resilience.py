@@ -1,0 +1,195 @@
+"""Rules that hang, workers that die or get stuck, SIGTERM drains, certificates that rotate."""
+
+import http.client
+import os
+import shutil
+import signal
+import ssl
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from admit.kube.certs import fingerprint, make_ca, make_serving_cert, write_pair
+from tests.helpers import SEED, write_bundle
+from tests.server.harness import TLS, Client, once, start_server
+
+GOOD = (SEED / "reviews" / "pod-ok.json").read_bytes()
+
+LOOPING = """
+import admit
+
+@admit.validate("Pod")
+def spins_forever(request):
+    while True:
+        pass
+
+@admit.validate("Pod", on_error="allow")
+def spins_but_fails_open(request):
+    if request.name == "open":
+        while True:
+            pass
+
+@admit.validate("Pod")
+def sleeps(request):
+    if request.name == "slow":
+        import time
+        time.sleep(1.5)
+
+@admit.validate("Pod")
+def stuck_where_no_signal_reaches(request):
+    if request.name == "stuck":
+        import signal
+        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
+        while True:
+            pass
+"""
+
+
+def named(name):
+    import json
+
+    doc = json.loads(GOOD)
+    doc["request"]["object"]["metadata"]["name"] = name
+    doc["request"]["name"] = name
+    return json.dumps(doc).encode()
+
+
+@pytest.fixture(scope="module")
+def looping(tmp_path_factory, tls):
+    tmp = tmp_path_factory.mktemp("looping")
+    bundle = write_bundle(tmp / "bundle", {"loops.py": LOOPING})
+    server = start_server(bundle, tmp, "--rule-timeout", "0.5", workers=2, tls=tls)
+    yield server
+    server.stop()
+
+
+def test_a_rule_in_an_infinite_loop_is_cut_off_and_the_request_answered(looping):
+    client = looping.client()
+    started = time.monotonic()
+    answer = client.post("/validate", named("web")).json()["response"]
+    assert time.monotonic() - started < 1.5
+    assert answer["allowed"] is False
+    assert answer["status"]["message"] == (
+        "rule loops/spins_forever failed: RuleTimeout: exceeded the 0.5s rule timeout"
+    )
+
+
+def test_a_looping_rule_does_not_stop_other_requests(looping):
+    with ThreadPoolExecutor(8) as pool:
+        futures = [
+            pool.submit(once, looping.port, looping.tls, "POST", "/validate", named(f"p{i}"))
+            for i in range(8)
+        ]
+        answers = [f.result(timeout=20) for f in futures]
+    assert all(a.status == 200 for a in answers)
+    assert looping.client().request("GET", "/healthz").status == 200
+
+
+def test_a_rule_stuck_outside_python_gets_its_worker_replaced(looping):
+    """The stuck request's connection is lost; the other worker answers meanwhile, and the
+    supervisor replaces the stuck one."""
+    failure = []
+
+    def send_stuck():
+        try:
+            once(looping.port, looping.tls, "POST", "/validate", named("stuck"))
+        except (OSError, ssl.SSLError, http.client.HTTPException) as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=send_stuck)
+    thread.start()
+    time.sleep(0.5)
+    answered = 0
+    deadline = time.monotonic() + 12
+    while thread.is_alive() and time.monotonic() < deadline:
+        if once(looping.port, looping.tls, "GET", "/healthz").status == 200:
+            answered += 1
+        time.sleep(0.2)
+    thread.join(timeout=1)
+    assert failure, "the stuck request should have lost its connection"
+    assert answered > 5
+    assert looping.wait_for_log("has not responded for")
+    assert looping.wait_for_log("starting another")
+
+
+def test_sigterm_drains_in_flight_requests(tmp_path, tls):
+    bundle = write_bundle(tmp_path / "bundle", {"loops.py": LOOPING})
+    server = start_server(bundle, tmp_path, "--rule-timeout", "5", tls=tls)
+    with ThreadPoolExecutor(1) as pool:
+        slow = pool.submit(once, server.port, server.tls, "POST", "/validate", named("slow"))
+        time.sleep(0.5)
+        server.process.send_signal(signal.SIGTERM)
+        answer = slow.result(timeout=10)
+    assert answer.status == 200
+    assert server.process.wait(10) == 0
+
+
+def test_a_killed_worker_is_restarted(tmp_path, tls):
+    server = start_server(SEED, tmp_path, tls=tls)
+    try:
+        workers = [int(line.split("worker ")[1].split()[0]) for line in
+                   server.stderr().splitlines() if "started (slot" in line]  # fmt: skip
+        os.kill(workers[0], signal.SIGKILL)
+        assert server.wait_for_log("starting another")
+        time.sleep(0.5)
+        assert once(server.port, server.tls, "POST", "/validate", GOOD).status == 200
+    finally:
+        server.stop()
+
+
+def _k8s_secret_mount(root: Path, cert: bytes, key: bytes, version: str) -> None:
+    """Lay out files as the kubelet does: a timestamped dir, `..data` -> it, files -> `..data/`."""
+    target = root / f"..{version}"
+    target.mkdir()
+    (target / "tls.crt").write_bytes(cert)
+    (target / "tls.key").write_bytes(key)
+    tmp_link = root / "..data_tmp"
+    tmp_link.symlink_to(target.name)
+    os.replace(tmp_link, root / "..data")
+    for name in ("tls.crt", "tls.key"):
+        if not (root / name).is_symlink():
+            (root / name).symlink_to(f"..data/{name}")
+
+
+def test_rotated_certificates_are_served_without_restart_or_failed_handshake(tmp_path):
+    ca = make_ca()
+    ca_path, _ = write_pair(ca, tmp_path, "ca")
+    mount = tmp_path / "secret"
+    mount.mkdir()
+    first = make_serving_cert(ca, ["127.0.0.1"])
+    _k8s_secret_mount(mount, first.cert_pem, first.key_pem, "2026_01")
+    tls = TLS(ca_path, mount / "tls.crt", mount / "tls.key")
+    server = start_server(SEED, tmp_path, tls=tls)
+    failures, seen = [], set()
+    stop = threading.Event()
+
+    def handshake_loop():
+        while not stop.is_set():
+            try:
+                with Client(server.port, tls) as c:
+                    c.request("GET", "/healthz")
+                    der = c.connection.sock.getpeercert(binary_form=True)
+                seen.add(fingerprint(ssl.DER_cert_to_PEM_cert(der).encode()))
+            except Exception as exc:  # any failed handshake fails the test
+                failures.append(exc)
+
+    try:
+        thread = threading.Thread(target=handshake_loop)
+        thread.start()
+        time.sleep(0.5)
+        second = make_serving_cert(ca, ["127.0.0.1"])
+        _k8s_secret_mount(mount, second.cert_pem, second.key_pem, "2026_02")
+        shutil.rmtree(mount / "..2026_01")
+        deadline = time.monotonic() + 5
+        while fingerprint(second.cert_pem) not in seen and time.monotonic() < deadline:
+            time.sleep(0.1)
+        stop.set()
+        thread.join()
+    finally:
+        server.stop()
+    assert failures == []
+    assert fingerprint(first.cert_pem) in seen
+    assert fingerprint(second.cert_pem) in seen
