@@ -10,11 +10,15 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: setup run test lint bench
+.PHONY: setup run check test lint bench
 setup: $(BIN)/.installed
 
+PORT ?= 8443
+
 run: setup
-	@echo "== admit check examples/seed examples/seed/pods/"
+	$(BIN)/admit serve examples/seed --self-signed --port $(PORT)
+
+check: setup
 	@$(BIN)/admit check examples/seed examples/seed/pods/ || \
 		echo "(exit code $$?: enforced rules failed for two of the three pods, as the origin intends)"
 

@@ -1,5 +1,6 @@
 """Bad input gets a clear 4xx with a JSON error, and the next good request is still answered."""
 
+import contextlib
 import json
 import socket
 import ssl
@@ -78,10 +79,8 @@ def test_a_client_that_never_finishes_its_headers_is_disconnected(seed_server):
     sock = _tls_socket(seed_server)
     sock.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\n")
     started = time.monotonic()
-    try:
+    with contextlib.suppress(ConnectionResetError, ssl.SSLError):  # closed either way
         assert sock.recv(1024) == b""
-    except (ConnectionResetError, ssl.SSLError):
-        pass
     assert time.monotonic() - started < 5
     sock.close()
     assert seed_server.client().post("/validate", GOOD).status == 200

@@ -1,0 +1,148 @@
+"""The OPA-compatible data API, metrics across workers, the decision log, and the codec."""
+
+import base64
+import json
+import time
+from urllib.parse import quote
+
+import pytest
+
+from admit.core.decision import Decision
+from admit.core.outcome import RuleResult
+from admit.server.admission import annotation_key, response_for
+from tests.helpers import SEED, write_bundle
+from tests.server.harness import start_server
+
+AUTHZ = """
+import admit
+
+@admit.decision("httpapi/authz/allow")
+def allow(input):
+    return input["method"] == "GET" or "admin" in input["user"]["groups"]
+
+@admit.decision("httpapi/authz/explode")
+def explode(input):
+    raise ValueError("no")
+
+@admit.decision("httpapi/authz/hangs")
+def hangs(input):
+    while True:
+        pass
+"""
+
+
+@pytest.fixture(scope="module")
+def authz(tmp_path_factory, tls):
+    tmp = tmp_path_factory.mktemp("authz")
+    server = start_server(write_bundle(tmp / "b", {"authz.py": AUTHZ}), tmp,
+                          "--rule-timeout", "0.3", tls=tls)  # fmt: skip
+    yield server
+    server.stop()
+
+
+def test_post_data_answers_like_opa(authz):
+    client = authz.client()
+    admin = {"input": {"method": "POST", "user": {"groups": ["admin"]}}}
+    guest = {"input": {"method": "POST", "user": {"groups": []}}}
+    assert client.post("/v1/data/httpapi/authz/allow", admin).json() == {"result": True}
+    assert client.post("/v1/data/httpapi/authz/allow", guest).json() == {"result": False}
+
+
+def test_an_undefined_path_is_an_empty_object(authz):
+    answer = authz.client().post("/v1/data/httpapi/nothing", {"input": {}})
+    assert (answer.status, answer.json()) == (200, {})
+
+
+def test_get_with_input_in_the_query(authz):
+    query = quote(json.dumps({"method": "GET", "user": {"groups": []}}))
+    answer = authz.client().request("GET", f"/v1/data/httpapi/authz/allow?input={query}")
+    assert answer.json() == {"result": True}
+
+
+def test_errors_have_opa_codes(authz):
+    client = authz.client()
+    bad = client.post("/v1/data/httpapi/authz/allow", b"{oops")
+    assert (bad.status, bad.json()["code"]) == (400, "invalid_parameter")
+    boom = client.post("/v1/data/httpapi/authz/explode", {"input": {}})
+    assert boom.status == 500
+    assert boom.json() == {
+        "code": "internal_error",
+        "message": "decision httpapi/authz/explode (authz/explode) raised ValueError: no",
+    }
+    hang = client.post("/v1/data/httpapi/authz/hangs", {"input": {}})
+    assert hang.status == 500
+    assert "exceeded the 0.3s rule timeout" in hang.json()["message"]
+    assert client.post("/v1/data/httpapi/authz/allow", {"input": {"method": "GET"}}).status == 200
+
+
+def test_metrics_sum_every_worker(seed_server):
+    for _ in range(6):
+        seed_server.client().post("/validate", (SEED / "reviews" / "pod-bad-tag.json").read_bytes())
+    text = seed_server.client().request("GET", "/metrics").body.decode()
+    counts = {
+        line.split(" ")[0]: float(line.split(" ")[1])
+        for line in text.splitlines()
+        if line.startswith(("admit_requests_total{", "admit_rule_results_total{"))
+    }
+    assert counts['admit_requests_total{endpoint="/validate",result="denied"}'] >= 6
+    key = (
+        'admit_rule_results_total{policy="trusted-images",result="fail",rule="disallow_latest_tag"}'
+    )
+    assert counts[key] >= 6
+    assert "admit_request_duration_seconds_bucket" in text
+    assert "admit_rule_duration_seconds_bucket" in text
+
+
+def test_the_decision_log_has_one_json_line_per_decision(seed_server):
+    body = json.loads((SEED / "reviews" / "pod-bad-repo.json").read_text())
+    body["request"]["uid"] = "log-test-uid"
+    seed_server.client().post("/validate", body)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        lines = [json.loads(x) for x in seed_server.decisions.read_text().splitlines() if x]
+        found = [x for x in lines if x["uid"] == "log-test-uid"]
+        if found:
+            break
+        time.sleep(0.1)
+    [entry] = found
+    assert entry["allowed"] is False
+    assert (entry["operation"], entry["kind"], entry["namespace"], entry["name"]) == (
+        "CREATE", "v1/Pod", "default", "web-server",
+    )  # fmt: skip
+    assert entry["user"] == "kubernetes-admin"
+    assert entry["results"][0]["messages"] == ["nginx:1.21.1 repo not start with 192.168.64.1"]
+    assert entry["latency_ms"] > 0
+
+
+def test_warnings_and_audit_annotations_in_the_answer():
+    decision = Decision(
+        allowed=True,
+        results=(RuleResult("p", "r", "fail", "audit"),),
+        warnings=("pin your images",),
+        audits=(("team-a.images/latest_tag", "uses :latest"),),
+    )
+    response = response_for("u1", decision, mutating=False)
+    assert response == {
+        "uid": "u1",
+        "allowed": True,
+        "warnings": ["pin your images"],
+        "auditAnnotations": {"team-a.images.latest_tag": "uses :latest"},
+    }
+
+
+def test_a_denied_mutation_carries_no_patch():
+    decision = Decision(
+        allowed=False, denials=("no",), patch=({"op": "add", "path": "/a", "value": 1},)
+    )
+    response = response_for("u", decision, mutating=True)
+    assert "patch" not in response
+    allowed = Decision(allowed=True, patch=({"op": "add", "path": "/a", "value": 1},))
+    patched = response_for("u", allowed, mutating=True)
+    assert json.loads(base64.b64decode(patched["patch"])) == [
+        {"op": "add", "path": "/a", "value": 1}
+    ]
+
+
+def test_annotation_keys_are_valid_qualified_names():
+    assert annotation_key("pss.baseline/host_namespaces") == "pss.baseline.host_namespaces"
+    assert len(annotation_key("x" * 100)) == 63
