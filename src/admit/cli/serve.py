@@ -111,6 +111,13 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     help="Largest request body in bytes.",
 )
 @click.option(
+    "--watch/--no-watch",
+    default=True,
+    show_default=True,
+    envvar="ADMIT_WATCH",
+    help="Reload the bundle when its files change (a broken change keeps the last good one).",
+)
+@click.option(
     "--client-timeout",
     type=click.FloatRange(0.1),
     default=10.0,
@@ -160,6 +167,7 @@ def serve(
     workers: int | None,
     rule_timeout: float,
     max_body: int,
+    watch: bool,
     client_timeout: float,
     drain_timeout: float,
     decision_log: str,
@@ -199,6 +207,7 @@ def serve(
     assert tls_cert is not None
     assert tls_key is not None
     _metrics_dir(metrics_dir)
+    from admit.loading.reload import BundleWatcher
     from admit.server.config import ServerConfig
     from admit.server.policies import FixedPolicies
     from admit.server.supervisor import Supervisor
@@ -236,7 +245,8 @@ def serve(
                 f"--data-binary @{review} {url}/validate",
                 err=True,
             )
-    return Supervisor(config, FixedPolicies(policy_set)).run()
+    source = BundleWatcher(bundle, policy_set) if watch else FixedPolicies(policy_set)
+    return Supervisor(config, source).run()
 
 
 def _read_input(path: str) -> Any:

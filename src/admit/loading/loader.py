@@ -73,12 +73,18 @@ class _Load:
         self.root = root
         self.problems: list[Problem] = []
         self.package = f"_admit_bundle_{next(_counter)}"
+        self._abs_root = os.path.abspath(root) + os.sep
+        self._real_root = os.path.realpath(root) + os.sep
 
     def rel(self, path: Path | str) -> str:
-        try:
-            return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            return str(path)
+        """`path` relative to the bundle, as named there (links into `..data` not resolved)."""
+        for base, target in (
+            (self._abs_root, os.path.abspath(path)),
+            (self._real_root, os.path.realpath(path)),
+        ):
+            if target.startswith(base):
+                return Path(target[len(base) :]).as_posix()
+        return str(path)
 
     def problem(self, path: Path | str, line: int | None, code: str, message: str) -> None:
         self.problems.append(Problem(self.rel(path), line, code, message))
@@ -127,9 +133,8 @@ class _Load:
             self.problem(*self._where(exc, path), "import_error", f"{type(exc).__name__}: {exc}")
 
     def _where(self, exc: BaseException, path: Path) -> tuple[str, int | None]:
-        root = str(self.root.resolve()) + os.sep
         for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-            if os.path.abspath(frame.filename).startswith(root):
+            if os.path.abspath(frame.filename).startswith(self._abs_root):
                 return frame.filename, frame.lineno
         return str(path), None
 

@@ -27,7 +27,7 @@ from admit.server.deadline import Deadline
 from admit.server.decision_log import DecisionLog
 from admit.server.errors import HTTPError
 from admit.server.metrics import CONTENT_TYPE, Metrics, exposition
-from admit.server.policies import PolicySource
+from admit.server.policies import PolicySource, WatchedSource
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -242,7 +242,7 @@ class AdmitApp:
         policy_set = self.policies.current()
         if policy_set is None:
             return 503, b'{"ready":false,"reason":"no policy bundle loaded"}', "not_ready"
-        body = {
+        body: dict[str, Any] = {
             "ready": True,
             "bundle": {
                 "digest": policy_set.digest,
@@ -250,6 +250,8 @@ class AdmitApp:
                 "rules": len(policy_set.rules),
             },
         }
+        if isinstance(self.policies, WatchedSource):
+            body["reload"] = self.policies.status()
         return 200, orjson.dumps(body), "ok"
 
 

@@ -7,6 +7,7 @@ Labelled children are cached here because `.labels()` is costly on the request p
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -23,6 +24,7 @@ from prometheus_client import multiprocess as _multiprocess
 from admit.core.decision import Decision
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+log = logging.getLogger("admit.reload")
 _REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 _RULE_BUCKETS = (1e-5, 5e-5, 1e-4, 5e-4, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2)
 
@@ -80,6 +82,17 @@ class Metrics:
     def request(self, endpoint: str, result: str, seconds: float) -> None:
         self._child(self.requests, endpoint, result).inc()
         self._child(self.latency, endpoint, result).observe(seconds)
+
+    def reloaded(self, event: Any) -> None:
+        """Count a bundle reload (an event with `result`, `digest`, `problems`) and log it."""
+        self._child(self.reloads, event.result).inc()
+        if event.result == "ok":
+            log.info("bundle reloaded: digest %s in %.3fs", event.digest[:12], event.seconds)
+        else:
+            log.error(
+                "bundle reload failed; the previous policies keep serving:\n  %s",
+                "\n  ".join(event.problems),
+            )
 
     def decision(self, decision: Decision) -> None:
         for r in decision.results:

@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from admit.server.config import ServerConfig
-from admit.server.policies import PolicySource
+from admit.server.policies import PolicySource, WatchedSource
 from admit.server.worker import listening_socket, run_worker
 
 log = logging.getLogger("admit.supervisor")
@@ -47,6 +47,7 @@ class Supervisor:
         self.stopping = False
         self.crashes = 0
         self.sock: socket.socket | None = None
+        self._next_refresh = 0.0
 
     def _spawn(self, slot: int) -> None:
         self.heartbeats[slot] = time.monotonic()
@@ -124,6 +125,16 @@ class Supervisor:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
 
+    def _refresh_policies(self) -> None:
+        """Keep the supervisor's copy fresh too, so a restarted worker forks the newest set."""
+        now = time.monotonic()
+        if isinstance(self.policies, WatchedSource) and now >= self._next_refresh:
+            self._next_refresh = now + 1.0
+            try:
+                self.policies.check()
+            except Exception:
+                log.exception("checking the bundle for changes failed")
+
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT; returns the exit code."""
         self.sock = listening_socket(self.config.host, self.config.port)
@@ -142,6 +153,7 @@ class Supervisor:
                         self._signal_all(signal.SIGKILL)
                 else:
                     self._check_heartbeats()
+                    self._refresh_policies()
                 time.sleep(0.1)
         finally:
             self.sock.close()

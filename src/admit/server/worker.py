@@ -16,7 +16,7 @@ from admit.server.app import AdmitApp
 from admit.server.config import ServerConfig
 from admit.server.decision_log import DecisionLog
 from admit.server.metrics import Metrics
-from admit.server.policies import PolicySource
+from admit.server.policies import PolicySource, WatchedSource
 from admit.server.protocol import with_header_timeout
 from admit.server.tls import ReloadingContext
 
@@ -54,12 +54,13 @@ def run_worker(
     """Serve until SIGTERM (graceful: in-flight requests complete) or SIGINT."""
     tls = ReloadingContext(config.tls_cert, config.tls_key, config.ssl_context)
     decision_log = DecisionLog(config.decision_log)
+    metrics = Metrics()
     app = AdmitApp(
         policies,
         max_body=config.max_body,
         body_timeout=config.body_timeout,
         rule_timeout=config.rule_timeout,
-        metrics=Metrics(),
+        metrics=metrics,
         decision_log=decision_log,
     )
     app.install_deadline()
@@ -85,6 +86,9 @@ def run_worker(
             asyncio.ensure_future(_every(config.tls_poll_interval, tls.poll)),
             asyncio.ensure_future(_every(0.2, decision_log.flush)),
         ]
+        if isinstance(policies, WatchedSource):
+            policies.on_event = metrics.reloaded
+            chores.append(asyncio.ensure_future(policies.watch()))
         try:
             await server.serve(sockets=[sock])
         finally:

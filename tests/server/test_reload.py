@@ -1,0 +1,94 @@
+"""Hot reload in the running server: a swapped ConfigMap volume goes live in every worker within
+a second; a broken one keeps the previous decisions and /readyz names the broken file; swaps
+under load fail no request."""
+
+import json
+import threading
+import time
+
+from tests.configmap import ConfigMapVolume
+from tests.helpers import SEED
+from tests.server.harness import Client, once, start_server
+
+TAG_RULE = """
+import admit
+
+@admit.validate("Pod")
+def tag(request, *, forbidden: str = "{tag}"):
+    for c in request.containers:
+        if c.image.endswith(forbidden):
+            yield f"{{c.image}} uses {{forbidden}}"
+"""
+REVIEW = (SEED / "reviews" / "pod-ok.json").read_bytes()  # image 192.168.64.1:5000/nginx:1.21.1
+
+
+def allowed(server):
+    return once(server.port, server.tls, "POST", "/validate", REVIEW).json()["response"]["allowed"]
+
+
+def test_a_swap_goes_live_in_every_worker_and_a_broken_one_never_does(tmp_path, tls):
+    volume = ConfigMapVolume(tmp_path / "bundle")
+    volume.publish({"tags.py": TAG_RULE.format(tag=":latest")})
+    server = start_server(volume.root, tmp_path, workers=2, tls=tls)
+    try:
+        assert allowed(server) is True
+        volume.publish({"tags.py": TAG_RULE.format(tag=":1.21.1")})
+        swapped = time.monotonic()
+        while any(allowed(server) for _ in range(6)):  # fresh connections reach both workers
+            assert time.monotonic() - swapped < 1.5
+        assert time.monotonic() - swapped < 1.5
+
+        volume.publish({"tags.py": "import admit\n\n@admit.validate('Pod')\ndef x(:\n"})
+        deadline = time.monotonic() + 5
+        while True:
+            ready = once(server.port, server.tls, "GET", "/readyz")
+            if ready.json()["reload"]["last_error"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert ready.status == 200
+        assert ready.json()["reload"]["last_error"]["problems"] == [
+            "tags.py:4: syntax_error: invalid syntax"
+        ]
+        assert not any(allowed(server) for _ in range(6))  # the previous rules still decide
+        metrics = once(server.port, server.tls, "GET", "/metrics").body.decode()
+        assert 'admit_bundle_reloads_total{result="error"}' in metrics
+        assert server.wait_for_log("bundle reload failed; the previous policies keep serving")
+    finally:
+        server.stop()
+
+
+def test_fifty_swaps_under_load_fail_no_request(tmp_path, tls):
+    volume = ConfigMapVolume(tmp_path / "bundle")
+    volume.publish({"tags.py": TAG_RULE.format(tag=":latest")})
+    server = start_server(volume.root, tmp_path, workers=2, tls=tls)
+    stop = threading.Event()
+    outcomes = []
+    failures = []
+
+    def load():
+        with Client(server.port, server.tls) as client:
+            while not stop.is_set():
+                try:
+                    answer = client.post("/validate", REVIEW)
+                    outcomes.append(answer.status == 200 and "response" in json.loads(answer.body))
+                except Exception as exc:
+                    failures.append(repr(exc))
+                    return
+
+    threads = [threading.Thread(target=load) for _ in range(4)]
+    try:
+        for t in threads:
+            t.start()
+        for i in range(50):
+            tag = ":latest" if i % 2 else ":1.21.1"
+            volume.publish({"tags.py": TAG_RULE.format(tag=tag) + f"\n# version {i}\n"})
+            time.sleep(0.05)
+        time.sleep(1)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+        server.stop()
+    assert failures == []
+    assert len(outcomes) > 200
+    assert all(outcomes)
