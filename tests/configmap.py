@@ -27,9 +27,9 @@ class ConfigMapVolume:
         link.symlink_to(target.name)
         os.replace(link, self.root / "..data")
         for entry in self.root.iterdir():
-            if entry.is_symlink() and not entry.name.startswith(".."):
-                if entry.name not in files:
-                    entry.unlink()
+            stale = entry.name not in files and not entry.name.startswith("..")
+            if entry.is_symlink() and stale:
+                entry.unlink()
         for name in files:
             if not (self.root / name).is_symlink():
                 (self.root / name).symlink_to(f"..data/{name}")

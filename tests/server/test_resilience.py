@@ -40,11 +40,9 @@ def sleeps(request):
 
 @admit.validate("Pod")
 def stuck_where_no_signal_reaches(request):
-    if request.name == "stuck":
-        import signal
-        signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGALRM])
-        while True:
-            pass
+    if request.name == "stuck":  # minutes inside one C call: no signal handler runs meanwhile
+        import hashlib
+        hashlib.pbkdf2_hmac("sha256", b"x", b"y", 10**9)
 """
 
 
