@@ -9,6 +9,7 @@ PUBLIC = {
     "MISSING",
     "AdmitError",
     "BundleError",
+    "Cluster",
     "Container",
     "Decision",
     "DefinitionError",

@@ -12,6 +12,7 @@ Importing admit loads only the standard library and the patch library; servers, 
 command line live in modules imported on demand.
 """
 
+from admit.core.cluster import Cluster
 from admit.core.decision import Decision
 from admit.core.engine import EvaluationError, PolicySet, evaluate, query
 from admit.core.errors import AdmitError, BundleError, DefinitionError, InputError, Problem
@@ -28,6 +29,7 @@ __all__ = [
     "MISSING",
     "AdmitError",
     "BundleError",
+    "Cluster",
     "Container",
     "Decision",
     "DefinitionError",

@@ -8,9 +8,10 @@ from a manifest, and evaluate.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from admit.core.cluster import Cluster
 from admit.core.decision import Decision
 from admit.core.engine import PolicySet, evaluate
 from admit.core.manifest import admission_request
@@ -43,12 +44,15 @@ def request(
     user: Mapping[str, Any] | None = None,
     data: Mapping[str, Any] | None = None,
     namespace_labels: Mapping[str, str] | None = None,
+    cluster: Iterable[Mapping[str, Any]] = (),
 ) -> Request:
     """The request kube-apiserver would send for `obj`."""
     raw = admission_request(
         obj, operation=operation, namespace=namespace, old_object=old_object, user=user
     )
-    return Request(raw, data=View(data or {}), namespace_labels=namespace_labels)
+    return Request(
+        raw, data=View(data or {}), namespace_labels=namespace_labels, cluster=Cluster.of(cluster)
+    )
 
 
 def check(obj: Mapping[str, Any] | None, *functions: Callable[..., Any], **kwargs: Any) -> Decision:

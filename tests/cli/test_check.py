@@ -147,3 +147,28 @@ def test_python_dash_m_admit_reads_stdin():
     )
     assert done.returncode == 1
     assert "nginx:1.21.1 repo not start with 192.168.64.1" in done.stdout
+
+
+def test_a_referential_rule_works_offline_from_the_given_manifests(capsys, tmp_path):
+    from tests.core.test_cluster import INGRESS_A, INGRESS_B
+
+    bundle = write_bundle(tmp_path / "b", {"hosts.py": (
+        "import admit\n\n"
+        "@admit.validate('Ingress', reads=['networking.k8s.io/v1/Ingress'])\n"
+        "def unique_host(request):\n"
+        "    mine = {r.host for r in request.object.spec.rules}\n"
+        "    for other in request.cluster.list('Ingress'):\n"
+        "        if other.metadata.name != request.name:\n"
+        "            for r in other.spec.rules:\n"
+        "                if r.host in mine:\n"
+        "                    yield f'host {r.host} is already used by {other.metadata.namespace}/{other.metadata.name}'\n"
+    )})  # fmt: skip
+    manifests = tmp_path / "ingresses.yaml"
+    manifests.write_text(yaml.safe_dump_all([INGRESS_A, INGRESS_B]))
+    code, out, _ = run(capsys, "check", bundle, manifests, "-o", "json")
+    assert code == 1
+    messages = sorted(r["message"] for r in json.loads(out)["results"] if r["result"] == "fail")
+    assert messages == [
+        "host api.example.com is already used by default/web",
+        "host api.example.com is already used by team-a/api",
+    ]

@@ -55,7 +55,9 @@ def test_a_broken_change_keeps_the_last_good_set_and_says_where(tmp_path):
     assert event.result == "error"
     assert event.problems == ("registry.py:3: syntax_error: invalid syntax",)
     assert watcher.current() is good
-    assert watcher.status()["last_error"]["problems"] == ["registry.py:3: syntax_error: invalid syntax"]
+    assert watcher.status()["last_error"]["problems"] == [
+        "registry.py:3: syntax_error: invalid syntax"
+    ]
     assert watcher.check() is None  # the same broken content is not retried
     volume.publish(version("quay.io/"))
     assert watcher.check().result == "ok"

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from admit.cli.report import Checked, to_json, to_junit, to_table
+from admit.core.cluster import Cluster
 from admit.core.engine import PolicySet, evaluate
 from admit.core.errors import InputError
 from admit.core.manifest import admission_request
@@ -33,6 +34,7 @@ def check_manifests(
         for m in manifests
         if m.obj.get("kind") == "Namespace" and m.obj.get("apiVersion") == "v1"
     }
+    cluster = Cluster.of(m.obj for m in manifests)
     checked = []
     for m in manifests:
         deleting = operation == "DELETE"
@@ -44,7 +46,9 @@ def check_manifests(
             user=user,
         )
         ns = raw.get("namespace", "")
-        request = Request(raw, data=policy_set.data, namespace_labels=namespace_labels.get(ns))
+        request = Request(
+            raw, data=policy_set.data, namespace_labels=namespace_labels.get(ns), cluster=cluster
+        )
         checked.append(Checked(m, evaluate(policy_set, request), ns))
     return checked
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from admit.core.decision import Decision, decide
 from admit.core.errors import AdmitError, RuleTimeout
+from admit.core.match import KindPattern
 from admit.core.outcome import Outcome, RuleResult, Violation
 from admit.core.patch import MutableObject, copy_json, make_patch
 from admit.core.review import Request, with_object
@@ -48,7 +49,7 @@ class Binding:
 class PolicySet:
     """An immutable set of rules with bundle data, indexed by kind on first use of each kind."""
 
-    __slots__ = ("_index", "data", "decisions", "digest", "rules", "source")
+    __slots__ = ("_index", "data", "decisions", "digest", "reads", "rules", "source")
 
     def __init__(
         self,
@@ -66,6 +67,9 @@ class PolicySet:
             r.path: r for r in self.rules if r.type == "decision" and r.path
         }
         self._index: dict[tuple[str, str, str, str, str], tuple[Binding, ...]] = {}
+        self.reads: tuple[KindPattern, ...] = tuple(
+            dict.fromkeys(kind for rule in self.rules for kind in rule.reads)
+        )
 
     def bindings_for(self, request: Request) -> tuple[Binding, ...]:
         """The rules that apply to the request's kind, mutations first, in bundle order."""

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from admit.core.cluster import EMPTY_CLUSTER, Cluster
 from admit.core.views import MISSING, View
 
 EMPTY_DATA = View({})
@@ -91,7 +92,7 @@ class Request:
         raw: Mapping[str, Any],
         *,
         data: View = EMPTY_DATA,
-        cluster: Any = None,
+        cluster: Cluster = EMPTY_CLUSTER,
         namespace_labels: Mapping[str, str] | None = None,
     ) -> None:
         self.raw = raw

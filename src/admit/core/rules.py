@@ -14,7 +14,7 @@ from types import MappingProxyType
 from typing import Any, Literal, TypeVar
 
 from admit.core.errors import DefinitionError
-from admit.core.match import OPERATIONS, Match
+from admit.core.match import OPERATIONS, KindPattern, Match
 from admit.core.outcome import ACTIONS, ON_ERROR, Action, OnError
 
 RuleType = Literal["validate", "mutate", "decision"]
@@ -47,6 +47,7 @@ class Rule:
     on_error: OnError = "deny"
     path: str | None = None
     params: tuple[Param, ...] = ()
+    reads: tuple[KindPattern, ...] = ()
     arguments: Mapping[str, Any] = field(default_factory=lambda: _EMPTY)
     policy: str = ""
     file: str = ""
@@ -152,27 +153,43 @@ def _match(
     return match.with_operations(DEFAULT_OPERATIONS)
 
 
+def _reads(reads: Sequence[str]) -> tuple[KindPattern, ...]:
+    if isinstance(reads, str):
+        reads = (reads,)
+    return tuple(KindPattern.parse(kind) for kind in reads)
+
+
 def validate(
     *kinds: str,
     operations: str | Sequence[str] | None = None,
     match: Match | None = None,
     action: Action = "enforce",
     on_error: OnError = "deny",
+    reads: Sequence[str] = (),
     name: str | None = None,
 ) -> Callable[[F], F]:
     """Declare a validating rule: `fn(request, *, params...)` returns or yields violations.
 
     Kinds are `"Pod"`, `"apps/v1/Deployment"`, `"*"`...; operations default to CREATE and UPDATE.
-    A rule for `Pod` also covers the pod templates of workload kinds.
+    A rule for `Pod` also covers the pod templates of workload kinds. `reads` names the kinds
+    the rule looks up in `request.cluster` (the server caches exactly those).
     """
     resolved = _match(kinds, operations, match)
     act, err = _checked(action, on_error)
+    read_kinds = _reads(reads)
 
     def declare(func: F) -> F:
         return _register(
             func,
             Rule(
-                func, "validate", name or func.__name__, resolved, act, err, params=_params_of(func)
+                func,
+                "validate",
+                name or func.__name__,
+                resolved,
+                act,
+                err,
+                params=_params_of(func),
+                reads=read_kinds,
             ),
         )
 

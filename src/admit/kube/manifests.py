@@ -1,0 +1,221 @@
+"""Everything an install of admit needs, as Kubernetes objects (plain dicts), in apply order.
+
+`build_manifests(policy_set, options)` is what `admit manifests` prints; the Helm chart in
+deploy/helm/admit renders the same objects (a test compares them). Like kopf's
+`build_webhooks()` it does no I/O: the bundle's files and the certificates arrive in
+`InstallOptions`, read by the caller (`bundle_files`, `admit.kube.certs`). Webhook
+configurations come last, so a `kubectl apply` creates the server before routing writes to it.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from pathlib import Path
+from typing import Any
+
+from admit.core.engine import PolicySet
+from admit.kube.options import (
+    CONSOLE_PORT,
+    DEFAULT_IMAGE,
+    HTTPS_PORT,
+    SERVICE_PORT,
+    InstallOptions,
+)
+from admit.kube.webhooks import webhook_configurations
+from admit.kube.workload import BUNDLE_MOUNT, TLS_MOUNT, deployment, pod_disruption_budget, service
+from admit.loading import loader
+
+CONFIGMAP_LIMIT = 1024 * 1024  # bytes of data the apiserver accepts in one ConfigMap
+_KEY = re.compile(r"^[-._a-zA-Z0-9]{1,253}$")
+
+Object = dict[str, Any]
+
+
+def bundle_files(root: str | Path) -> dict[str, str]:
+    """The bundle's text files, by relative POSIX path, as they go into its ConfigMap.
+
+    Skips what the loader skips (hidden files and directories, `__pycache__`, `venv`,
+    `node_modules`) and binary files (not UTF-8, or holding NUL bytes), which a ConfigMap's
+    `data` cannot hold and a bundle does not load. See `configmap_key` for the key of each.
+    """
+    base = Path(root)
+    files = {}
+    for path in loader.bundle_files(base):
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            continue
+        if "\0" not in text:
+            files[path.relative_to(base).as_posix()] = text
+    return files
+
+
+def configmap_key(path: str) -> str:
+    """The ConfigMap key of a bundle file: keys cannot hold "/", so a file in a subdirectory is
+    flattened, `dir/sub/file.py` -> `dir__sub__file.py`. The Deployment's volume maps every key
+    back to its path (`items`), so the server sees the bundle's own layout."""
+    key = path.replace("/", "__")
+    if not _KEY.match(key):
+        raise ValueError(
+            f"bundle file {path!r} cannot be stored in a ConfigMap: keys hold only a-z, A-Z, "
+            "0-9, '-', '_' and '.', at most 253 characters"
+        )
+    return key
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def namespace(options: InstallOptions) -> Object:
+    """admit's own namespace; admit's pods meet the `restricted` Pod Security Standard."""
+    meta = options.metadata(options.namespace, namespaced=False)
+    meta["labels"]["pod-security.kubernetes.io/enforce"] = "restricted"
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
+
+
+def service_account(options: InstallOptions) -> Object:
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": options.metadata(options.service),
+        # No API token in the pod unless some Role below grants it something to use it for.
+        "automountServiceAccountToken": needs_api(options),
+    }
+
+
+def needs_api(options: InstallOptions) -> bool:
+    return options.configmap_sources or bool(options.reads)
+
+
+def rbac(options: InstallOptions) -> list[Object]:
+    """Least privilege: nothing unless asked. ConfigMap sources may read and annotate (patch)
+    ConfigMaps in admit's namespace only; a cluster cache may get/list/watch exactly `reads`."""
+    subject = [{"kind": "ServiceAccount", "name": options.service, "namespace": options.namespace}]
+    objects: list[Object] = []
+    if options.configmap_sources:
+        name = f"{options.service}-configmaps"
+        objects += [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": options.metadata(name),
+                "rules": [
+                    {
+                        "apiGroups": [""],
+                        "resources": ["configmaps"],
+                        "verbs": ["get", "list", "watch", "patch"],
+                    }
+                ],
+            },
+            _binding("RoleBinding", "Role", name, options, subject),
+        ]
+    if options.reads:
+        groups: dict[str, set[str]] = {}
+        for group, resource in options.reads:
+            groups.setdefault(group, set()).add(resource)
+        name = options.cluster_name
+        objects += [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "ClusterRole",
+                "metadata": options.metadata(name, namespaced=False),
+                "rules": [
+                    {"apiGroups": [g], "resources": sorted(r), "verbs": ["get", "list", "watch"]}
+                    for g, r in sorted(groups.items())
+                ],
+            },
+            _binding("ClusterRoleBinding", "ClusterRole", name, options, subject),
+        ]
+    return objects
+
+
+def _binding(
+    kind: str, role_kind: str, name: str, options: InstallOptions, subjects: list[Object]
+) -> Object:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": kind,
+        "metadata": options.metadata(name, namespaced=kind == "RoleBinding"),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": role_kind, "name": name},
+        "subjects": subjects,
+    }
+
+
+def bundle_configmap(options: InstallOptions) -> Object:
+    data: dict[str, str] = {}
+    for path, text in sorted(options.files.items()):
+        key = configmap_key(path)
+        if key in data:
+            raise ValueError(f"bundle files {path!r} and another one share ConfigMap key {key!r}")
+        data[key] = text
+    size = sum(len(k) + len(v.encode("utf-8")) for k, v in data.items())
+    if size > CONFIGMAP_LIMIT:
+        raise ValueError(
+            f"the bundle's files take {size} bytes; a ConfigMap holds at most {CONFIGMAP_LIMIT}"
+        )
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": options.metadata(f"{options.service}-bundle"),
+        "data": data,
+    }
+
+
+def tls_secret(options: InstallOptions) -> Object:
+    """The serving pair (and the CA's certificate, for clients in the cluster): never a CA key."""
+    assert options.serving is not None
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": options.metadata(f"{options.service}-tls"),
+        "type": "kubernetes.io/tls",
+        "data": {
+            "tls.crt": _b64(options.serving.cert_pem),
+            "tls.key": _b64(options.serving.key_pem),
+            "ca.crt": _b64(options.ca.cert_pem),
+        },
+    }
+
+
+def build_manifests(policy_set: PolicySet, options: InstallOptions) -> list[Object]:
+    """Every object of the install, in the order to apply them.
+
+    With `options.webhook_url` admit runs outside the cluster (`admit serve` on a host the
+    apiserver can reach): only the Namespace and the webhook configurations are rendered, no
+    ServiceAccount, RBAC, ConfigMap, Secret, Service, Deployment or PodDisruptionBudget.
+    """
+    webhooks = webhook_configurations(policy_set, options)
+    if options.webhook_url:
+        return [namespace(options), *webhooks]
+    configmap = bundle_configmap(options)
+    items = [(configmap_key(path), path) for path in sorted(options.files)]
+    pdb = pod_disruption_budget(options)
+    return [
+        namespace(options),
+        service_account(options),
+        *rbac(options),
+        configmap,
+        tls_secret(options),
+        service(options),
+        deployment(options, items, bundle_digest=policy_set.digest, api_token=needs_api(options)),
+        *([pdb] if pdb else []),
+        *webhooks,
+    ]
+
+
+__all__ = [
+    "BUNDLE_MOUNT",
+    "CONFIGMAP_LIMIT",
+    "CONSOLE_PORT",
+    "DEFAULT_IMAGE",
+    "HTTPS_PORT",
+    "SERVICE_PORT",
+    "TLS_MOUNT",
+    "InstallOptions",
+    "build_manifests",
+    "bundle_files",
+    "configmap_key",
+]

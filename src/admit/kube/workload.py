@@ -1,0 +1,201 @@
+"""The pods that serve the webhook: their Deployment, Service and PodDisruptionBudget.
+
+Availability and containment are decided here: replicas spread over nodes and kept through
+rollouts and drains, a stop that lets in-flight reviews finish, and a container that runs as
+non-root on a read-only root filesystem without capabilities (the `restricted` Pod Security
+Standard), since whoever controls this pod controls admission. Pure; called by
+`admit.kube.manifests`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from admit.kube.certs import fingerprint
+from admit.kube.options import CONSOLE_PORT, HTTPS_PORT, SERVICE_PORT, InstallOptions
+
+BUNDLE_MOUNT = "/etc/admit/bundle"
+TLS_MOUNT = "/etc/admit/tls"
+RUN_AS = 65532  # the image's non-root user and group (Dockerfile)
+PRE_STOP_SECONDS = 5  # time for endpoints and kube-proxy to stop routing to a stopping pod
+DRAIN_SECONDS = 25  # `admit serve --drain-timeout`: in-flight reviews finish after SIGTERM
+
+Object = dict[str, Any]
+
+
+def serve_args(options: InstallOptions) -> list[str]:
+    args = [
+        "serve",
+        BUNDLE_MOUNT,
+        "--tls-cert",
+        f"{TLS_MOUNT}/tls.crt",
+        "--tls-key",
+        f"{TLS_MOUNT}/tls.key",
+        "--port",
+        str(HTTPS_PORT),
+    ]
+    if options.console:
+        args += ["--console-port", str(CONSOLE_PORT)]
+    return args
+
+
+def _security_context() -> Object:
+    return {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "runAsNonRoot": True,
+        "runAsUser": RUN_AS,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def _container(options: InstallOptions) -> Object:
+    ports = [{"name": "https", "containerPort": HTTPS_PORT, "protocol": "TCP"}]
+    if options.console:
+        ports.append({"name": "console", "containerPort": CONSOLE_PORT, "protocol": "TCP"})
+    return {
+        "name": "admit",
+        "image": options.image,
+        "imagePullPolicy": "IfNotPresent",
+        "args": serve_args(options),
+        # Without it `serve` starts one worker per CPU of the node, whatever the pod's limits.
+        "env": [{"name": "ADMIT_WORKERS", "value": str(options.workers)}],
+        "ports": ports,
+        "readinessProbe": {
+            "httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},
+            "periodSeconds": 5,
+            "timeoutSeconds": 2,
+            "failureThreshold": 2,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/healthz", "port": "https", "scheme": "HTTPS"},
+            "initialDelaySeconds": 5,
+            "periodSeconds": 10,
+            "timeoutSeconds": 3,
+            "failureThreshold": 3,
+        },
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "128Mi"},
+            "limits": {"cpu": "1", "memory": "512Mi"},
+        },
+        # The apiserver keeps calling a pod until its endpoint is gone: wait for that first,
+        # then SIGTERM lets the server drain.
+        "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_SECONDS)]}}},
+        "securityContext": _security_context(),
+        "volumeMounts": [
+            {"name": "bundle", "mountPath": BUNDLE_MOUNT, "readOnly": True},
+            {"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True},
+            # Scratch space on a read-only root: multi-process metrics files, temporary files.
+            {"name": "tmp", "mountPath": "/tmp"},
+        ],
+    }
+
+
+def deployment(
+    options: InstallOptions,
+    items: Sequence[tuple[str, str]],
+    *,
+    bundle_digest: str,
+    api_token: bool,
+) -> Object:
+    """The server's Deployment. `items` maps each ConfigMap key of the bundle back to its path,
+    so the mounted bundle keeps its subdirectories. Its pods restart when the bundle or the
+    serving certificate changes (annotations), so new pods never serve an old bundle."""
+    assert options.serving is not None
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": options.metadata(options.service),
+        "spec": {
+            "replicas": options.replicas,
+            "selector": {"matchLabels": options.selector},
+            "strategy": {
+                "type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
+            },
+            "template": {
+                "metadata": {
+                    "labels": options.labels,
+                    "annotations": {
+                        "admit.dev/bundle-digest": bundle_digest,
+                        "admit.dev/tls-fingerprint": fingerprint(options.serving.cert_pem),
+                    },
+                },
+                "spec": _pod_spec(options, items, api_token),
+            },
+        },
+    }
+
+
+def _pod_spec(options: InstallOptions, items: Sequence[tuple[str, str]], api_token: bool) -> Object:
+    return {
+        "serviceAccountName": options.service,
+        "automountServiceAccountToken": api_token,
+        "terminationGracePeriodSeconds": PRE_STOP_SECONDS + DRAIN_SECONDS + 5,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": RUN_AS,
+            "runAsGroup": RUN_AS,
+            "fsGroup": RUN_AS,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "affinity": {
+            "podAntiAffinity": {
+                "preferredDuringSchedulingIgnoredDuringExecution": [
+                    {
+                        "weight": 100,
+                        "podAffinityTerm": {
+                            "labelSelector": {"matchLabels": options.selector},
+                            "topologyKey": "kubernetes.io/hostname",
+                        },
+                    }
+                ]
+            }
+        },
+        "containers": [_container(options)],
+        "volumes": [
+            {
+                "name": "bundle",
+                "configMap": {
+                    "name": f"{options.service}-bundle",
+                    "items": [{"key": key, "path": path} for key, path in items],
+                },
+            },
+            # 0440 with fsGroup: the key is readable by admit's group only.
+            {
+                "name": "tls",
+                "secret": {"secretName": f"{options.service}-tls", "defaultMode": 0o440},
+            },
+            {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+        ],
+    }
+
+
+def service(options: InstallOptions) -> Object:
+    """Port 443 for the apiserver (and the console's port when it is on)."""
+    ports = [{"name": "https", "port": SERVICE_PORT, "targetPort": HTTPS_PORT, "protocol": "TCP"}]
+    if options.console:
+        ports.append(
+            {"name": "console", "port": CONSOLE_PORT, "targetPort": CONSOLE_PORT, "protocol": "TCP"}
+        )
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": options.metadata(options.service),
+        "spec": {"type": "ClusterIP", "selector": options.selector, "ports": ports},
+    }
+
+
+def pod_disruption_budget(options: InstallOptions) -> Object | None:
+    """Keeps one replica through voluntary disruptions (node drains). None for one replica:
+    `minAvailable: 1` over a single pod would block every drain of its node forever."""
+    if options.replicas < 2:
+        return None
+    return {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": options.metadata(options.service),
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": options.selector}},
+    }
