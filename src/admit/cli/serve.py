@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -12,7 +13,7 @@ from typing import Any
 
 import click
 
-from admit.core.engine import query
+from admit.core.engine import PolicySet, query
 from admit.core.errors import InputError
 from admit.loading.loader import load_bundle
 
@@ -118,6 +119,19 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     help="Reload the bundle when its files change (a broken change keeps the last good one).",
 )
 @click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="ADMIT_KUBECONFIG",
+    help="Cluster access for the cache of kinds rules read (default: in-cluster, then ~/.kube).",
+)
+@click.option(
+    "--cluster-cache/--no-cluster-cache",
+    default=True,
+    show_default=True,
+    help="Cache the kinds rules read (reads=) from the cluster; off: request.cluster is empty.",
+)
+@click.option(
     "--client-timeout",
     type=click.FloatRange(0.1),
     default=10.0,
@@ -168,6 +182,8 @@ def serve(
     rule_timeout: float,
     max_body: int,
     watch: bool,
+    kubeconfig: Path | None,
+    cluster_cache: bool,
     client_timeout: float,
     drain_timeout: float,
     decision_log: str,
@@ -246,7 +262,31 @@ def serve(
                 err=True,
             )
     source = BundleWatcher(bundle, policy_set) if watch else FixedPolicies(policy_set)
-    return Supervisor(config, source).run()
+    cluster = _cluster_factory(policy_set, kubeconfig) if cluster_cache else None
+    return Supervisor(config, source, cluster_factory=cluster).run()
+
+
+def _cluster_factory(policy_set: PolicySet, kubeconfig: Path | None) -> Any:
+    """A factory of cluster caches for the workers, or None when no rule reads the cluster and
+    no cluster is configured. Rules that read a cluster we cannot reach are a usage error."""
+    from admit.kube.api import ClusterAccessError, check_access, connect
+    from admit.kube.cluster_cache import ClusterCache, watchable
+
+    problems = [p for p in (watchable(kind) for kind in policy_set.reads) if p]
+    if problems:
+        raise click.UsageError("; ".join(problems))
+    try:
+        server = check_access(kubeconfig)
+    except ClusterAccessError as exc:
+        if not policy_set.reads:
+            return None
+        kinds = ", ".join(str(k) for k in policy_set.reads)
+        raise click.UsageError(
+            f"rules read {kinds} from the cluster, but {exc}; give --kubeconfig, run in a "
+            "cluster, or pass --no-cluster-cache to serve them an empty cache"
+        ) from None
+    click.echo(f"admit: caching the kinds rules read from {server}", err=True)
+    return functools.partial(ClusterCache, functools.partial(connect, kubeconfig))
 
 
 def _read_input(path: str) -> Any:

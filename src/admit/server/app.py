@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from admit.core.cluster import EMPTY_CLUSTER
 from admit.core.decision import Decision, decide
 from admit.core.engine import PolicySet, evaluate
 from admit.core.errors import RuleTimeout
@@ -27,7 +28,7 @@ from admit.server.deadline import Deadline
 from admit.server.decision_log import DecisionLog
 from admit.server.errors import HTTPError
 from admit.server.metrics import CONTENT_TYPE, Metrics, exposition
-from admit.server.policies import PolicySource, WatchedSource
+from admit.server.policies import ClusterSource, PolicySource, WatchedSource
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -114,8 +115,11 @@ class AdmitApp:
         rule_timeout: float = 2.0,
         metrics: Metrics | None = None,
         decision_log: DecisionLog | None = None,
+        cluster: ClusterSource | None = None,
     ) -> None:
         self.policies = policies
+        self.cluster = cluster
+        self._cluster_view = cluster.cluster if cluster is not None else EMPTY_CLUSTER
         self.max_body = max_body
         self.body_timeout = body_timeout
         self.deadline = Deadline(rule_timeout) if rule_timeout > 0 else None
@@ -190,7 +194,7 @@ class AdmitApp:
         policy_set = self.policies.current()
         if policy_set is None:
             raise HTTPError("no policy bundle is loaded yet", status=503, code="not_ready")
-        request = Request(raw)
+        request = Request(raw, cluster=self._cluster_view)
         decision = self.judge(policy_set, request, phase)
         response = admission.response_for(raw["uid"], decision, mutating=phase == "mutate")
         payload = admission.encode_review(api_version, response)
@@ -242,6 +246,13 @@ class AdmitApp:
         policy_set = self.policies.current()
         if policy_set is None:
             return 503, b'{"ready":false,"reason":"no policy bundle loaded"}', "not_ready"
+        if self.cluster is not None and not self.cluster.synced:
+            waiting = {
+                "ready": False,
+                "reason": "cluster cache not synced yet",
+                "cache": self.cluster.status(),
+            }
+            return 503, orjson.dumps(waiting), "not_ready"
         body: dict[str, Any] = {
             "ready": True,
             "bundle": {
@@ -252,6 +263,8 @@ class AdmitApp:
         }
         if isinstance(self.policies, WatchedSource):
             body["reload"] = self.policies.status()
+        if self.cluster is not None:
+            body["cache"] = self.cluster.status()
         return 200, orjson.dumps(body), "ok"
 
 

@@ -4,10 +4,12 @@ fresh by each worker and reports its reloads in /readyz."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol, runtime_checkable
 
+from admit.core.cluster import Cluster
 from admit.core.engine import PolicySet
+from admit.core.match import KindPattern
 
 
 class PolicySource(Protocol):
@@ -27,6 +29,19 @@ class WatchedSource(Protocol):
     def check(self) -> Any: ...
 
     def status(self) -> dict[str, Any]: ...
+
+
+class ClusterSource(Protocol):
+    """The cluster cache behind `request.cluster` (built by the Kubernetes adapter)."""
+
+    cluster: Cluster
+
+    @property
+    def synced(self) -> bool: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+    async def follow(self, reads: Callable[[], Iterable[KindPattern]]) -> None: ...
 
 
 class FixedPolicies:

@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from admit.server.config import ServerConfig
-from admit.server.policies import PolicySource, WatchedSource
+from admit.server.policies import ClusterSource, PolicySource, WatchedSource
 from admit.server.worker import listening_socket, run_worker
 
 log = logging.getLogger("admit.supervisor")
@@ -34,10 +34,10 @@ class Supervisor:
         self,
         config: ServerConfig,
         policies: PolicySource,
-        worker: Callable[
-            [ServerConfig, PolicySource, socket.socket, Callable[[], None]], None
-        ] = run_worker,
+        worker: Callable[..., None] = run_worker,
+        cluster_factory: Callable[[], ClusterSource] | None = None,
     ) -> None:
+        self.cluster_factory = cluster_factory
         self.config = config
         self.policies = policies
         self.worker = worker
@@ -63,7 +63,7 @@ class Supervisor:
                     heartbeats[slot] = time.monotonic()
 
                 assert self.sock is not None
-                self.worker(self.config, self.policies, self.sock, beat)
+                self.worker(self.config, self.policies, self.sock, beat, self.cluster_factory)
             except BaseException:
                 log.exception("worker %d failed", os.getpid())
                 code = 1

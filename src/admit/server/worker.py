@@ -8,6 +8,7 @@ import asyncio
 import logging
 import socket
 from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 import uvloop
@@ -16,7 +17,7 @@ from admit.server.app import AdmitApp
 from admit.server.config import ServerConfig
 from admit.server.decision_log import DecisionLog
 from admit.server.metrics import Metrics
-from admit.server.policies import PolicySource, WatchedSource
+from admit.server.policies import ClusterSource, PolicySource, WatchedSource
 from admit.server.protocol import with_header_timeout
 from admit.server.tls import ReloadingContext
 
@@ -49,12 +50,17 @@ async def _every(seconds: float, chore: Callable[[], object]) -> None:
 
 
 def run_worker(
-    config: ServerConfig, policies: PolicySource, sock: socket.socket, beat: Callable[[], None]
+    config: ServerConfig,
+    policies: PolicySource,
+    sock: socket.socket,
+    beat: Callable[[], None],
+    cluster_factory: Callable[[], ClusterSource] | None = None,
 ) -> None:
     """Serve until SIGTERM (graceful: in-flight requests complete) or SIGINT."""
     tls = ReloadingContext(config.tls_cert, config.tls_key, config.ssl_context)
     decision_log = DecisionLog(config.decision_log)
     metrics = Metrics()
+    cluster = cluster_factory() if cluster_factory is not None else None
     app = AdmitApp(
         policies,
         max_body=config.max_body,
@@ -62,6 +68,7 @@ def run_worker(
         rule_timeout=config.rule_timeout,
         metrics=metrics,
         decision_log=decision_log,
+        cluster=cluster,
     )
     app.install_deadline()
     uv = uvicorn.Config(
@@ -86,6 +93,13 @@ def run_worker(
             asyncio.ensure_future(_every(config.tls_poll_interval, tls.poll)),
             asyncio.ensure_future(_every(0.2, decision_log.flush)),
         ]
+        if cluster is not None:
+
+            def reads() -> tuple[Any, ...]:
+                current = policies.current()
+                return current.reads if current is not None else ()
+
+            chores.append(asyncio.ensure_future(cluster.follow(reads)))
         if isinstance(policies, WatchedSource):
             policies.on_event = metrics.reloaded
             chores.append(asyncio.ensure_future(policies.watch()))
