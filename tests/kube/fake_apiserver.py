@@ -29,6 +29,8 @@ class Script:
     watches: int = 0
     lists: int = 0
     fail_next: int = 0  # answer that many requests with 500 first
+    patches: list[tuple[str, bytes]] = field(default_factory=list)
+    event_gap: float = 0.02  # seconds between recorded events
 
 
 def recorded(list_file: str, watch_file: str) -> Script:
@@ -105,7 +107,7 @@ class FakeAPIServer:
                     if script.watches == 1:
                         for event in script.watch_events:
                             self._chunk(event)
-                            time.sleep(0.02)
+                            time.sleep(script.event_gap)
                     elif script.watches == 2:
                         self._chunk(GONE_EVENT)
                     else:
@@ -113,6 +115,17 @@ class FakeAPIServer:
                     self.wfile.write(b"0\r\n\r\n")
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+
+            def do_PATCH(self) -> None:
+                url = urlsplit(self.path)
+                collection, _, name = url.path.rpartition("/")
+                script = server.scripts.get(collection)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                if script is None:
+                    self._send(404, b'{"kind":"Status","code":404}')
+                    return
+                script.patches.append((name, body))
+                self._send(200, b"{}")
 
             def _chunk(self, data: bytes) -> None:
                 self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")

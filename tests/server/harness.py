@@ -138,7 +138,7 @@ class Server:
 
 
 def start_server(
-    bundle: Path, tmp: Path, *args: str, workers: int = 1, tls: TLS | None = None
+    bundle: Path | None, tmp: Path, *args: str, workers: int = 1, tls: TLS | None = None
 ) -> Server:
     """Start `admit serve` and wait until it answers /healthz."""
     tls = tls or make_tls(tmp)
@@ -146,7 +146,7 @@ def start_server(
     log = tmp / f"serve-{port}.log"
     decisions = tmp / f"decisions-{port}.jsonl"
     command = [
-        sys.executable, "-m", "admit", "serve", str(bundle),
+        sys.executable, "-m", "admit", "serve", *([str(bundle)] if bundle else []),
         "--host", "127.0.0.1", "--port", str(port),
         "--tls-cert", str(tls.cert), "--tls-key", str(tls.key),
         "--workers", str(workers), "--decision-log", str(decisions),

@@ -71,3 +71,35 @@ def test_rules_that_read_an_unreachable_cluster_are_a_clear_usage_error(tmp_path
     assert code == 2
     assert "rules read networking.k8s.io/v1/Ingress from the cluster, but cannot configure" in err
     assert "--no-cluster-cache" in err
+
+
+def test_serving_policies_from_configmaps(tmp_path, tls):
+    from tests.helpers import SEED
+    from tests.kube.fake_apiserver import Script
+    from tests.kube.test_sources import _list_with
+
+    rules = {"images.py": (SEED / "trusted_images.py").read_text()}
+    script = Script(_list_with(rules), [])
+    with FakeAPIServer({"/api/v1/namespaces/default/configmaps": script}) as api:
+        server = start_server(
+            None,
+            tmp_path,
+            "--configmaps",
+            "example.com/policy=true",
+            "--kubeconfig",
+            str(api.kubeconfig(tmp_path)),
+            tls=tls,
+        )
+        try:
+            deadline = time.monotonic() + 10
+            while once(server.port, tls, "GET", "/readyz").status != 200:
+                assert time.monotonic() < deadline, server.stderr()
+                time.sleep(0.05)
+            review = (SEED / "reviews" / "pod-bad-repo.json").read_bytes()
+            answer = once(server.port, tls, "POST", "/validate", review).json()["response"]
+            ready = once(server.port, tls, "GET", "/readyz").json()
+        finally:
+            server.stop()
+    assert answer["status"]["message"] == "nginx:1.21.1 repo not start with 192.168.64.1"
+    assert ready["reload"]["configmaps"]["default/policy-base"]["status"] == "ok"
+    assert script.patches  # the outcome was written back to the ConfigMap

@@ -40,7 +40,7 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
 
 
 @click.command()
-@click.argument("bundle", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("bundle", required=False, type=click.Path(file_okay=False, path_type=Path))
 @click.option(
     "--host",
     default="0.0.0.0",
@@ -119,6 +119,20 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     help="Reload the bundle when its files change (a broken change keeps the last good one).",
 )
 @click.option(
+    "--configmaps",
+    "configmap_selector",
+    default=None,
+    envvar="ADMIT_CONFIGMAPS",
+    help="Serve the bundles in ConfigMaps matching this label selector instead of BUNDLE; "
+    "each load's outcome is written back as the annotation admit.dev/status.",
+)
+@click.option(
+    "--configmap-namespace",
+    "configmap_namespaces",
+    multiple=True,
+    help="Namespace to watch for --configmaps (repeatable)  [default: $POD_NAMESPACE or default]",
+)
+@click.option(
     "--kubeconfig",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
@@ -170,7 +184,7 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     envvar="ADMIT_LOG_LEVEL",
 )
 def serve(
-    bundle: Path,
+    bundle: Path | None,
     host: str,
     port: int,
     tls_cert: Path | None,
@@ -182,6 +196,8 @@ def serve(
     rule_timeout: float,
     max_body: int,
     watch: bool,
+    configmap_selector: str | None,
+    configmap_namespaces: tuple[str, ...],
     kubeconfig: Path | None,
     cluster_cache: bool,
     client_timeout: float,
@@ -216,16 +232,18 @@ def serve(
         raise click.UsageError(
             "HTTPS needs --tls-cert and --tls-key (or --self-signed for local use)"
         )
-    policy_set = load_bundle(bundle)
+    if (bundle is None) == (configmap_selector is None):
+        raise click.UsageError("serve a BUNDLE directory or --configmaps SELECTOR (one of them)")
+    source, policy_set, what = _policy_source(
+        bundle, watch, configmap_selector, configmap_namespaces, kubeconfig
+    )
     ca = None
     if self_signed:
         ca, tls_cert, tls_key = _self_signed(tls_dir, host, sans)
     assert tls_cert is not None
     assert tls_key is not None
     _metrics_dir(metrics_dir)
-    from admit.loading.reload import BundleWatcher
     from admit.server.config import ServerConfig
-    from admit.server.policies import FixedPolicies
     from admit.server.supervisor import Supervisor
 
     config = ServerConfig(
@@ -246,24 +264,53 @@ def serve(
     config.ssl_context()  # fail now, with a clear message, if the TLS files do not load
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     url = f"https://{shown}:{port}"
-    click.echo(
-        f"admit: serving {bundle} ({len(policy_set.rules)} rules, digest "
-        f"{policy_set.digest[:12]}) on {url} with {config.workers} workers",
-        err=True,
-    )
+    click.echo(f"admit: serving {what} on {url} with {config.workers} workers", err=True)
     if ca is not None:
         click.echo(f"admit: CA certificate for clients: {ca}", err=True)
-        example = bundle / "reviews"
-        review = next(iter(sorted(example.glob("*.json"))), None) if example.is_dir() else None
+        example = bundle / "reviews" if bundle is not None else None
+        review = (
+            next(iter(sorted(example.glob("*.json"))), None)
+            if example is not None and example.is_dir()
+            else None
+        )
         if review is not None:
             click.echo(
                 f"admit: try  curl --cacert {ca} -H 'Content-Type: application/json' "
                 f"--data-binary @{review} {url}/validate",
                 err=True,
             )
-    source = BundleWatcher(bundle, policy_set) if watch else FixedPolicies(policy_set)
     cluster = _cluster_factory(policy_set, kubeconfig) if cluster_cache else None
     return Supervisor(config, source, cluster_factory=cluster).run()
+
+
+def _policy_source(
+    bundle: Path | None,
+    watch: bool,
+    selector: str | None,
+    namespaces: tuple[str, ...],
+    kubeconfig: Path | None,
+) -> tuple[Any, PolicySet, str]:
+    """(policy source, the set loaded now, a description) for a directory or ConfigMaps."""
+    if bundle is not None:
+        from admit.loading.reload import BundleWatcher
+        from admit.server.policies import FixedPolicies
+
+        policy_set = load_bundle(bundle)
+        what = f"{bundle} ({len(policy_set.rules)} rules, digest {policy_set.digest[:12]})"
+        if watch:
+            return BundleWatcher(bundle, policy_set), policy_set, what
+        return FixedPolicies(policy_set), policy_set, what
+    from admit.kube.api import ClusterAccessError, check_access, connect
+    from admit.kube.sources import ConfigMapSource
+
+    try:
+        server = check_access(kubeconfig)
+    except ClusterAccessError as exc:
+        raise click.UsageError(f"--configmaps needs cluster access, but {exc}") from None
+    watched = list(namespaces) or [os.environ.get("POD_NAMESPACE") or "default"]
+    what = f"the ConfigMaps {selector} in {', '.join(watched)} of {server}"
+    source = ConfigMapSource(functools.partial(connect, kubeconfig), watched, selector or "")
+    return source, PolicySet([]), what
 
 
 def _cluster_factory(policy_set: PolicySet, kubeconfig: Path | None) -> Any:

@@ -209,8 +209,11 @@ class _Load:
         return document
 
 
-def load_bundle(path: str | os.PathLike[str]) -> PolicySet:
-    """Load the bundle at `path`; raises `BundleError` listing every problem found."""
+def load_bundle(path: str | os.PathLike[str], *, allow_empty: bool = False) -> PolicySet:
+    """Load the bundle at `path`; raises `BundleError` listing every problem found.
+
+    A bundle without rules is a problem unless `allow_empty` (one ConfigMap of several may
+    hold only helpers or data)."""
     root = Path(path)
     if not root.is_dir():
         what = "does not exist" if not root.exists() else "is not a directory"
@@ -239,7 +242,7 @@ def load_bundle(path: str | os.PathLike[str]) -> PolicySet:
     if load.problems:
         first_seen = {p.path: i for i, p in reversed(list(enumerate(load.problems)))}
         raise BundleError(sorted(load.problems, key=lambda p: (first_seen[p.path], p.line or 0)))
-    if not rules:
+    if not rules and not allow_empty:
         raise BundleError(
             [
                 Problem(
