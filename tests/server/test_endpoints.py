@@ -11,7 +11,7 @@ from admit.core.decision import Decision
 from admit.core.outcome import RuleResult
 from admit.server.admission import annotation_key, response_for
 from tests.helpers import SEED, write_bundle
-from tests.server.harness import start_server
+from tests.server.harness import once, start_server
 
 AUTHZ = """
 import admit
@@ -34,8 +34,9 @@ def hangs(input):
 @pytest.fixture(scope="module")
 def authz(tmp_path_factory, tls):
     tmp = tmp_path_factory.mktemp("authz")
-    server = start_server(write_bundle(tmp / "b", {"authz.py": AUTHZ}), tmp,
-                          "--rule-timeout", "0.3", tls=tls)  # fmt: skip
+    server = start_server(
+        write_bundle(tmp / "b", {"authz.py": AUTHZ}), tmp, "--rule-timeout", "0.3", tls=tls
+    )
     yield server
     server.stop()
 
@@ -75,22 +76,43 @@ def test_errors_have_opa_codes(authz):
     assert client.post("/v1/data/httpapi/authz/allow", {"input": {"method": "GET"}}).status == 200
 
 
-def test_metrics_sum_every_worker(seed_server):
-    for _ in range(6):
-        seed_server.client().post("/validate", (SEED / "reviews" / "pod-bad-tag.json").read_bytes())
-    text = seed_server.client().request("GET", "/metrics").body.decode()
-    counts = {
+def _counts(text):
+    return {
         line.split(" ")[0]: float(line.split(" ")[1])
         for line in text.splitlines()
         if line.startswith(("admit_requests_total{", "admit_rule_results_total{"))
     }
-    assert counts['admit_requests_total{endpoint="/validate",result="denied"}'] >= 6
+
+
+def test_metrics_sum_every_worker(seed_server):
+    denied = 'admit_requests_total{endpoint="/validate",result="denied"}'
+    before = _counts(seed_server.client().request("GET", "/metrics").body.decode()).get(denied, 0)
+    for _ in range(6):  # fresh connections: both workers answer some
+        once(
+            seed_server.port,
+            seed_server.tls,
+            "POST",
+            "/validate",
+            (SEED / "reviews" / "pod-bad-tag.json").read_bytes(),
+        )
+    deadline = time.monotonic() + 5  # each worker publishes its numbers every second
+    while True:
+        text = seed_server.client().request("GET", "/metrics").body.decode()
+        counts = _counts(text)
+        if counts.get(denied, 0) >= before + 6 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert counts[denied] >= before + 6
     key = (
         'admit_rule_results_total{policy="trusted-images",result="fail",rule="disallow_latest_tag"}'
     )
     assert counts[key] >= 6
-    assert "admit_request_duration_seconds_bucket" in text
+    assert (
+        'admit_request_duration_seconds_bucket{endpoint="/validate",le="+Inf",result="denied"}'
+        in text
+    )
     assert "admit_rule_duration_seconds_bucket" in text
+    assert "admit_bundle_info{digest=" in text
 
 
 def test_the_decision_log_has_one_json_line_per_decision(seed_server):
@@ -107,8 +129,11 @@ def test_the_decision_log_has_one_json_line_per_decision(seed_server):
     [entry] = found
     assert entry["allowed"] is False
     assert (entry["operation"], entry["kind"], entry["namespace"], entry["name"]) == (
-        "CREATE", "v1/Pod", "default", "web-server",
-    )  # fmt: skip
+        "CREATE",
+        "v1/Pod",
+        "default",
+        "web-server",
+    )
     assert entry["user"] == "kubernetes-admin"
     assert entry["results"][0]["messages"] == ["nginx:1.21.1 repo not start with 192.168.64.1"]
     assert entry["latency_ms"] > 0

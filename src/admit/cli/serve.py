@@ -21,12 +21,11 @@ MiB = 1024 * 1024
 
 
 def _metrics_dir(given: Path | None) -> Path:
-    """A clean directory for prometheus-client's multiprocess files, set before it is imported."""
+    """A clean directory where the workers publish their metrics for /metrics."""
     directory = given or Path(tempfile.mkdtemp(prefix="admit-metrics-"))
     directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.db"):
+    for stale in directory.glob("worker-*.json"):
         stale.unlink()
-    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
     return directory
 
 
@@ -242,7 +241,7 @@ def serve(
         ca, tls_cert, tls_key = _self_signed(tls_dir, host, sans)
     assert tls_cert is not None
     assert tls_key is not None
-    _metrics_dir(metrics_dir)
+    metrics_dir = _metrics_dir(metrics_dir)
     from admit.server.config import ServerConfig
     from admit.server.supervisor import Supervisor
 

@@ -184,7 +184,8 @@ class AdmitApp:
             return self.readiness()
         if path == "/metrics":
             _allow(method, "GET")
-            return 200, exposition(), "ok"
+            live = self.metrics
+            return 200, exposition(live.directory if live else None, live), "ok"
         raise HTTPError(f"no such endpoint: {path}", status=404, code="not_found")
 
     def admit(self, body: bytes, endpoint: str, phase: str) -> tuple[int, bytes, str]:

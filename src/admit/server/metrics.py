@@ -1,91 +1,79 @@
-"""Prometheus metrics, names prefixed `admit_`, aggregated across worker processes.
+"""Prometheus metrics (names prefixed `admit_`) summed over the worker processes.
 
-prometheus-client's multiprocess mode keeps each worker's values in files under
-`PROMETHEUS_MULTIPROC_DIR` (set by the supervisor before any worker starts); `/metrics` sums them.
-Labelled children are cached here because `.labels()` is costly on the request path.
+The request path only bumps plain in-memory counters: prometheus-client's own multiprocess mode
+costs about 5 µs per observation, more than evaluating the seed policy. Each worker writes a
+snapshot of its counters to the metrics directory once a second (and at exit); `/metrics`
+merges every snapshot (a dead worker's last one included, so counters never go backwards) and
+renders the text exposition with prometheus-client.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from bisect import bisect_left
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import (
     CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
 )
-from prometheus_client import multiprocess as _multiprocess
 
 from admit.core.decision import Decision
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 log = logging.getLogger("admit.reload")
-_REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
-_RULE_BUCKETS = (1e-5, 5e-5, 1e-4, 5e-4, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2)
+REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+RULE_BUCKETS = (1e-5, 5e-5, 1e-4, 5e-4, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2)
+
+
+class _Histogram:
+    """Bucket counts (non-cumulative, +Inf last) and the sum, per label set."""
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        self.bounds = bounds
+        self.series: dict[tuple[str, ...], list[float]] = {}
+
+    def observe(self, labels: tuple[str, ...], value: float) -> None:
+        series = self.series.get(labels)
+        if series is None:
+            series = self.series[labels] = [0.0] * (len(self.bounds) + 2)
+        series[bisect_left(self.bounds, value)] += 1
+        series[-1] += value
 
 
 class Metrics:
-    """The server's metrics; one instance per worker process."""
+    """One worker's metrics; `flush()` publishes them for `/metrics`."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
-        kw: dict[str, Any] = {"registry": registry} if registry is not None else {}
-        self.requests = Counter(
-            "admit_requests_total",
-            "Requests answered, by endpoint and result.",
-            ["endpoint", "result"],
-            **kw,
-        )
-        self.latency = Histogram(
-            "admit_request_duration_seconds",
-            "Time to answer a request, by endpoint and result.",
-            ["endpoint", "result"],
-            buckets=_REQUEST_BUCKETS,
-            **kw,
-        )
-        self.rule_results = Counter(
-            "admit_rule_results_total",
-            "Rule outcomes (pass, fail, warn, error, skip).",
-            ["policy", "rule", "result"],
-            **kw,
-        )
-        self.rule_latency = Histogram(
-            "admit_rule_duration_seconds",
-            "Time spent in each rule.",
-            ["policy", "rule"],
-            buckets=_RULE_BUCKETS,
-            **kw,
-        )
-        self.reloads = Counter(
-            "admit_bundle_reloads_total", "Bundle loads, by result (ok, error).", ["result"], **kw
-        )
-        self.bundle = Gauge(
-            "admit_bundle_info",
-            "The active bundle (value 1), by content digest.",
-            ["digest"],
-            multiprocess_mode="liveall",
-            **kw,
-        )
-        self._children: dict[tuple[str, ...], Any] = {}
-
-    def _child(self, metric: Any, *labels: str) -> Any:
-        key = (metric._name, *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+    def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
+        self.directory = Path(directory) if directory else None
+        self.requests: Counter[tuple[str, str]] = Counter()
+        self.latency = _Histogram(REQUEST_BUCKETS)
+        self.rule_results: Counter[tuple[str, str, str]] = Counter()
+        self.rule_latency = _Histogram(RULE_BUCKETS)
+        self.reloads: Counter[str] = Counter()
+        self.bundle = ""
 
     def request(self, endpoint: str, result: str, seconds: float) -> None:
-        self._child(self.requests, endpoint, result).inc()
-        self._child(self.latency, endpoint, result).observe(seconds)
+        self.requests[endpoint, result] += 1
+        self.latency.observe((endpoint, result), seconds)
+
+    def decision(self, decision: Decision) -> None:
+        for r in decision.results:
+            self.rule_results[r.policy, r.rule, r.result] += 1
+            if r.result != "skip":
+                self.rule_latency.observe((r.policy, r.rule), r.duration_ns / 1e9)
 
     def reloaded(self, event: Any) -> None:
         """Count a bundle reload (an event with `result`, `digest`, `problems`) and log it."""
-        self._child(self.reloads, event.result).inc()
+        self.reloads[event.result] += 1
         if event.result == "ok":
             log.info("bundle reloaded: digest %s in %.3fs", event.digest[:12], event.seconds)
         else:
@@ -94,23 +82,141 @@ class Metrics:
                 "\n  ".join(event.problems),
             )
 
-    def decision(self, decision: Decision) -> None:
-        for r in decision.results:
-            self._child(self.rule_results, r.policy, r.rule, r.result).inc()
-            if r.result != "skip":
-                self._child(self.rule_latency, r.policy, r.rule).observe(r.duration_ns / 1e9)
+    def snapshot(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "bundle": self.bundle,
+            "requests": [[*k, v] for k, v in self.requests.items()],
+            "latency": [[*k, v] for k, v in self.latency.series.items()],
+            "rule_results": [[*k, v] for k, v in self.rule_results.items()],
+            "rule_latency": [[*k, v] for k, v in self.rule_latency.series.items()],
+            "reloads": [[k, v] for k, v in self.reloads.items()],
+        }
+
+    def flush(self) -> None:
+        """Write this worker's snapshot where `/metrics` reads it (atomically)."""
+        if self.directory is None:
+            return
+        target = self.directory / f"worker-{os.getpid()}.json"
+        scratch = target.with_suffix(".tmp")
+        scratch.write_bytes(orjson.dumps(self.snapshot()))
+        os.replace(scratch, target)
 
 
-def exposition() -> bytes:
-    """The text exposition of every worker's metrics (or this process's, single-process)."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        registry = CollectorRegistry()
-        _multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-        return generate_latest(registry)
-    return generate_latest()
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
-def mark_dead(pid: int) -> None:
-    """Forget a dead worker's live gauges."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        _multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+def _snapshots(directory: Path | None, live: Metrics | None) -> list[dict[str, Any]]:
+    found = {}
+    if directory is not None:
+        for path in directory.glob("worker-*.json"):
+            try:
+                snapshot = orjson.loads(path.read_bytes())
+            except (OSError, orjson.JSONDecodeError):
+                continue
+            found[snapshot["pid"]] = snapshot
+    if live is not None:
+        found[os.getpid()] = live.snapshot()  # this worker's freshest numbers
+    return list(found.values())
+
+
+def _sum_counters(snapshots: Iterable[dict[str, Any]], key: str) -> dict[tuple[str, ...], float]:
+    total: dict[tuple[str, ...], float] = {}
+    for snapshot in snapshots:
+        for *labels, value in snapshot[key]:
+            total[tuple(labels)] = total.get(tuple(labels), 0) + value
+    return total
+
+
+def _sum_histograms(
+    snapshots: Iterable[dict[str, Any]], key: str
+) -> dict[tuple[str, ...], list[float]]:
+    total: dict[tuple[str, ...], list[float]] = {}
+    for snapshot in snapshots:
+        for *labels, series in snapshot[key]:
+            into = total.setdefault(tuple(labels), [0.0] * len(series))
+            for i, value in enumerate(series):
+                into[i] += value
+    return total
+
+
+def _histogram(
+    name: str,
+    doc: str,
+    labels: list[str],
+    bounds: tuple[float, ...],
+    data: dict[tuple[str, ...], list[float]],
+) -> HistogramMetricFamily:
+    family = HistogramMetricFamily(name, doc, labels=labels)
+    for label_values, series in sorted(data.items()):
+        counts, total = series[:-1], series[-1]
+        cumulative, running = [], 0.0
+        for bound, count in zip([*map(str, bounds), "+Inf"], counts, strict=True):
+            running += count
+            cumulative.append((bound, running))
+        family.add_metric(list(label_values), cumulative, total)
+    return family
+
+
+class _Collector:
+    def __init__(self, snapshots: list[dict[str, Any]]) -> None:
+        self.snapshots = snapshots
+
+    def collect(self) -> Iterable[Any]:
+        s = self.snapshots
+        requests = CounterMetricFamily(
+            "admit_requests",
+            "Requests answered, by endpoint and result.",
+            labels=["endpoint", "result"],
+        )
+        for labels, value in sorted(_sum_counters(s, "requests").items()):
+            requests.add_metric(list(labels), value)
+        yield requests
+        yield _histogram(
+            "admit_request_duration_seconds",
+            "Time to answer a request.",
+            ["endpoint", "result"],
+            REQUEST_BUCKETS,
+            _sum_histograms(s, "latency"),
+        )
+        rules = CounterMetricFamily(
+            "admit_rule_results",
+            "Rule outcomes (pass, fail, warn, error, skip).",
+            labels=["policy", "rule", "result"],
+        )
+        for labels, value in sorted(_sum_counters(s, "rule_results").items()):
+            rules.add_metric(list(labels), value)
+        yield rules
+        yield _histogram(
+            "admit_rule_duration_seconds",
+            "Time spent in each rule.",
+            ["policy", "rule"],
+            RULE_BUCKETS,
+            _sum_histograms(s, "rule_latency"),
+        )
+        reloads = CounterMetricFamily(
+            "admit_bundle_reloads", "Bundle loads after a change, by result.", labels=["result"]
+        )
+        for labels, value in sorted(_sum_counters(s, "reloads").items()):
+            reloads.add_metric(list(labels), value)
+        yield reloads
+        info = GaugeMetricFamily(
+            "admit_bundle_info", "The bundle each live worker serves.", labels=["digest"]
+        )
+        for digest in sorted({x["bundle"] for x in s if x["bundle"] and _alive(x["pid"])}):
+            info.add_metric([digest], 1)
+        yield info
+
+
+def exposition(directory: Path | None = None, live: Metrics | None = None) -> bytes:
+    """The text exposition of every worker's metrics."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Collector(_snapshots(directory, live)))
+    return generate_latest(registry)

@@ -84,8 +84,6 @@ class Supervisor:
                 os.kill(pid, sig)
 
     def _reap(self) -> None:
-        from admit.server.metrics import mark_dead
-
         while self.workers:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -94,7 +92,6 @@ class Supervisor:
             if pid == 0:
                 return
             slot, started = self.workers.pop(pid, (-1, 0.0))
-            mark_dead(pid)
             if slot < 0 or self.stopping:
                 continue
             log.warning("worker %d exited (%s); starting another", pid, _describe(status))

@@ -59,7 +59,7 @@ def run_worker(
     """Serve until SIGTERM (graceful: in-flight requests complete) or SIGINT."""
     tls = ReloadingContext(config.tls_cert, config.tls_key, config.ssl_context)
     decision_log = DecisionLog(config.decision_log)
-    metrics = Metrics()
+    metrics = Metrics(config.metrics_dir)
     cluster = cluster_factory() if cluster_factory is not None else None
     app = AdmitApp(
         policies,
@@ -87,11 +87,17 @@ def run_worker(
     uv.ssl = tls.context
     server = uvicorn.Server(uv)
 
+    def publish_metrics() -> None:
+        current = policies.current()
+        metrics.bundle = current.digest if current is not None else ""
+        metrics.flush()
+
     async def main() -> None:
         chores = [
             asyncio.ensure_future(_every(0.25, beat)),
             asyncio.ensure_future(_every(config.tls_poll_interval, tls.poll)),
             asyncio.ensure_future(_every(0.2, decision_log.flush)),
+            asyncio.ensure_future(_every(1.0, publish_metrics)),
         ]
         if cluster is not None:
 
@@ -109,6 +115,7 @@ def run_worker(
             for chore in chores:
                 chore.cancel()
             decision_log.close()
+            publish_metrics()
 
     beat()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
