@@ -12,6 +12,7 @@ import click
 
 from admit import __version__
 from admit.cli.check import check
+from admit.cli.install import certs, manifests, uninstall
 from admit.cli.serve import eval_command, serve
 from admit.core.errors import AdmitError, BundleError
 
@@ -40,6 +41,9 @@ def cli() -> None:
 cli.add_command(check)
 cli.add_command(serve)
 cli.add_command(eval_command)
+cli.add_command(certs)
+cli.add_command(manifests)
+cli.add_command(uninstall)
 
 
 def main(argv: list[str] | None = None) -> None:

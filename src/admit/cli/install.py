@@ -1,6 +1,7 @@
-"""`admit certs`, `admit manifests` and `admit uninstall`: installing admit on Kubernetes.
+"""`admit manifests` and `admit uninstall` (and `admit certs`, from admit.cli.certs): installing
+admit on Kubernetes.
 
-Thin commands: they read and write files, then hand over to `admit.kube` (what to render is
+Thin commands: they read files, then hand over to `admit.kube` (what to render is
 `build_manifests`, how certificates are made is `admit.kube.certs`). Mistakes that would only
 show in the cluster, as a webhook every write fails on, are refused here with exit code 2.
 """
@@ -10,137 +11,17 @@ from __future__ import annotations
 import shlex
 import subprocess
 from pathlib import Path
-from typing import Any, cast, get_args
+from typing import Any, cast
 
 import click
 import yaml
 
+from admit.cli.certs import FILE, certs, names_checked, read_cert, read_pair
 from admit.core.errors import InputError
-from admit.kube.certs import (
-    KeyPair,
-    KeyType,
-    fingerprint,
-    load_pair,
-    make_ca,
-    make_serving_cert,
-    service_names,
-    write_pair,
-)
+from admit.kube.certs import KeyPair, fingerprint, make_ca, make_serving_cert, service_names
 from admit.kube.manifests import DEFAULT_IMAGE, InstallOptions, build_manifests, bundle_files
-from admit.kube.options import MAX_TIMEOUT_SECONDS, FailurePolicy, check_names, cluster_name
+from admit.kube.options import MAX_TIMEOUT_SECONDS, FailurePolicy, cluster_name
 from admit.loading.loader import load_bundle
-
-_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
-
-
-def _names_checked(namespace: str, service: str) -> None:
-    try:
-        check_names(namespace, service)
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-
-
-def _read(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=str(path)) from None
-
-
-def _pair(cert: Path, key: Path) -> KeyPair:
-    try:
-        return load_pair(cert, key)
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", path=exc.filename or str(cert)) from None
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-
-
-@click.command()
-@click.option("-n", "--namespace", required=True, help="Namespace admit is installed in.")
-@click.option("--service", default="admit", show_default=True, help="Name of admit's Service.")
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    required=True,
-    help="Directory for ca.crt, ca.key, tls.crt and tls.key (created if needed).",
-)
-@click.option("--san", "sans", multiple=True, help="Extra DNS name or IP address (repeatable).")
-@click.option(
-    "--key-type",
-    type=click.Choice(get_args(KeyType)),
-    default="ecdsa-p256",
-    show_default=True,
-    help="Key algorithm of new keys.",
-)
-@click.option(
-    "--days",
-    type=click.IntRange(1),
-    default=365,
-    show_default=True,
-    help="Validity of the serving certificate (a new CA gets 10 years).",
-)
-@click.option("--ca-cert", type=_FILE, help="Sign with this CA instead of making one...")
-@click.option("--ca-key", type=_FILE, help="...and its private key.")
-@click.option("--force", is_flag=True, help="Overwrite files that exist in --out.")
-def certs(
-    namespace: str,
-    service: str,
-    out: Path,
-    sans: tuple[str, ...],
-    key_type: KeyType,
-    days: int,
-    ca_cert: Path | None,
-    ca_key: Path | None,
-    force: bool,
-) -> int:
-    """Make a CA and a serving certificate for admit's Service.
-
-    The certificate names SERVICE.NAMESPACE.svc (what kube-apiserver dials), its longer and
-    shorter forms, and every --san. Keep ca.key out of the cluster: `admit manifests` needs
-    only ca.crt, tls.crt and tls.key.
-
-    \b
-    Examples:
-      admit certs -n pipy --out admit-tls
-      admit certs -n pipy --out admit-tls --san 127.0.0.1     # also for `admit serve` here
-      admit certs -n pipy --out renewed --ca-cert admit-tls/ca.crt --ca-key admit-tls/ca.key
-    """
-    _names_checked(namespace, service)
-    if (ca_cert is None) != (ca_key is None):
-        raise click.UsageError("give --ca-cert and --ca-key together, or neither")
-    given = _pair(ca_cert, ca_key) if ca_cert and ca_key else None
-    targets = ["tls.crt", "tls.key"]
-    if given is None:
-        targets += ["ca.crt", "ca.key"]
-    elif (out / "ca.crt").exists() and (out / "ca.crt").read_bytes() != given.cert_pem:
-        targets.append("ca.crt")
-    existing = [str(out / name) for name in sorted(targets) if (out / name).exists()]
-    if existing and not force:
-        raise click.UsageError(
-            f"{', '.join(existing)} exist; pass --force to overwrite them (a new CA breaks every "
-            "install that trusts the old one)"
-        )
-    ca = given or make_ca(key_type=key_type)
-    names = [*service_names(service, namespace), *sans]
-    try:
-        serving = make_serving_cert(ca, names, key_type=key_type, days=days)
-    except ValueError as exc:
-        raise InputError(str(exc)) from None
-    if given is None:
-        ca_paths = write_pair(ca, out, "ca")
-        click.echo(
-            f"wrote {ca_paths[0]} and {ca_paths[1]} (a new CA: keep ca.key out of the cluster)"
-        )
-    elif "ca.crt" in targets or not (out / "ca.crt").exists():
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "ca.crt").write_bytes(given.cert_pem)  # the caBundle, beside the pair it signed
-        click.echo(f"wrote {out / 'ca.crt'} (a copy of {ca_cert})")
-    cert_path, key_path = write_pair(serving, out, "tls")
-    click.echo(f"wrote {cert_path} and {key_path} for {', '.join(dict.fromkeys(names))}")
-    click.echo(f"CA fingerprint (SHA-256):      {fingerprint(ca.cert_pem)}")
-    click.echo(f"tls.crt fingerprint (SHA-256): {fingerprint(serving.cert_pem)}")
-    return 0
 
 
 class _Dumper(yaml.SafeDumper):
@@ -196,15 +77,15 @@ def _certificates(
         return ca, serving
     if tls_cert is not None and tls_key is not None:
         # Only the CA's certificate is rendered (caBundle); its key need not be here at all.
-        ca = _pair(ca_cert, ca_key) if ca_key else KeyPair(_read(ca_cert), b"")
-        return ca, _pair(tls_cert, tls_key)
+        ca = read_pair(ca_cert, ca_key) if ca_key else KeyPair(read_cert(ca_cert), b"")
+        return ca, read_pair(tls_cert, tls_key)
     if webhook_url:
-        return KeyPair(_read(ca_cert), b""), None
+        return KeyPair(read_cert(ca_cert), b""), None
     if ca_key is None:
         raise click.UsageError(
             "--ca-cert needs --ca-key to sign a certificate, or --tls-cert/--tls-key"
         )
-    ca = _pair(ca_cert, ca_key)
+    ca = read_pair(ca_cert, ca_key)
     try:
         serving = make_serving_cert(ca, [*service_names(service, namespace), *sans])
     except ValueError as exc:
@@ -217,7 +98,13 @@ def _certificates(
 @click.option("-n", "--namespace", required=True, help="Namespace to install admit in.")
 @click.option("--service", default="admit", show_default=True, help="Name of admit's Service.")
 @click.option("--image", default=DEFAULT_IMAGE, show_default=True, help="admit's image.")
-@click.option("--replicas", type=click.IntRange(1), default=2, show_default=True)
+@click.option(
+    "--replicas",
+    type=click.IntRange(1),
+    default=2,
+    show_default=True,
+    help="Pods serving the webhook; 2 or more also get a PodDisruptionBudget.",
+)
 @click.option(
     "--workers",
     type=click.IntRange(1, 256),
@@ -245,13 +132,16 @@ def _certificates(
     help="Register https://HOST[:PORT] (admit serve outside the cluster) instead of the Service; "
     "renders only the Namespace and the webhook configurations.",
 )
-@click.option("--ca-cert", type=_FILE, help="CA certificate (PEM) for the caBundle.")
-@click.option("--ca-key", type=_FILE, help="Its key, to sign a new serving certificate.")
-@click.option("--tls-cert", type=_FILE, help="Serving certificate (PEM) to use.")
-@click.option("--tls-key", type=_FILE, help="Its private key.")
+@click.option("--ca-cert", type=FILE, help="CA certificate (PEM) for the caBundle.")
+@click.option("--ca-key", type=FILE, help="Its key, to sign a new serving certificate.")
+@click.option("--tls-cert", type=FILE, help="Serving certificate (PEM) to use.")
+@click.option("--tls-key", type=FILE, help="Its private key.")
 @click.option("--san", "sans", multiple=True, help="Extra name for a new serving certificate.")
 @click.option(
-    "--configmaps", is_flag=True, help="Let admit read and annotate ConfigMaps in its namespace."
+    "--configmaps",
+    is_flag=True,
+    help="Serve every ConfigMap labelled admit.dev/policy=true in admit's namespace (the bundle's "
+    "among them; each load's outcome is annotated on it) instead of a mounted bundle.",
 )
 def manifests(
     bundle: Path,
@@ -273,10 +163,10 @@ def manifests(
 ) -> int:
     """Print everything needed to run BUNDLE as admission webhooks, as multi-document YAML.
 
-    Namespace, ServiceAccount, RBAC (none unless --configmaps), the bundle as a ConfigMap, the
-    TLS Secret, Service, Deployment, PodDisruptionBudget, and the Validating/Mutating
-    WebhookConfigurations for exactly the kinds and operations the bundle's rules match.
-    Without certificates it makes a new CA and serving certificate each run.
+    Namespace, ServiceAccount, RBAC (only for --configmaps and the kinds rules read), the
+    bundle as a ConfigMap, the TLS Secret, Service, Deployment, PodDisruptionBudget, and the
+    Validating/Mutating WebhookConfigurations for exactly the kinds and operations the bundle's
+    rules match. Without certificates it makes a new CA and serving certificate each run.
 
     \b
     Examples:
@@ -288,7 +178,7 @@ def manifests(
       admit manifests examples/seed -n pipy --webhook-url https://10.0.0.5:8443 \\
           --ca-cert admit-tls/ca.crt | kubectl apply -f -
     """
-    _names_checked(namespace, service)
+    names_checked(namespace, service)
     ca, serving = _certificates(
         namespace=namespace,
         service=service,
@@ -357,7 +247,7 @@ def uninstall(namespace: str, service: str, run: bool) -> int:
       admit uninstall -n pipy
       admit uninstall -n pipy --run
     """
-    _names_checked(namespace, service)
+    names_checked(namespace, service)
     commands = uninstall_commands(namespace, service)
     click.echo(" && \\\n  ".join(shlex.join(command) for command in commands))
     if not run:
@@ -371,3 +261,6 @@ def uninstall(namespace: str, service: str, run: bool) -> int:
         if code != 0:
             return code
     return 0
+
+
+__all__ = ["certs", "manifests", "to_yaml", "uninstall", "uninstall_commands"]

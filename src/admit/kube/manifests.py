@@ -22,8 +22,15 @@ from admit.kube.options import (
     SERVICE_PORT,
     InstallOptions,
 )
-from admit.kube.webhooks import webhook_configurations
-from admit.kube.workload import BUNDLE_MOUNT, TLS_MOUNT, deployment, pod_disruption_budget, service
+from admit.kube.webhooks import resource_of, webhook_configurations
+from admit.kube.workload import (
+    BUNDLE_MOUNT,
+    POLICY_LABEL,
+    TLS_MOUNT,
+    deployment,
+    pod_disruption_budget,
+    service,
+)
 from admit.loading import loader
 
 CONFIGMAP_LIMIT = 1024 * 1024  # bytes of data the apiserver accepts in one ConfigMap
@@ -76,23 +83,35 @@ def namespace(options: InstallOptions) -> Object:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
-def service_account(options: InstallOptions) -> Object:
+def service_account(options: InstallOptions, api_token: bool) -> Object:
     return {
         "apiVersion": "v1",
         "kind": "ServiceAccount",
         "metadata": options.metadata(options.service),
         # No API token in the pod unless some Role below grants it something to use it for.
-        "automountServiceAccountToken": needs_api(options),
+        "automountServiceAccountToken": api_token,
     }
 
 
-def needs_api(options: InstallOptions) -> bool:
-    return options.configmap_sources or bool(options.reads)
+def cluster_reads(policy_set: PolicySet, options: InstallOptions) -> list[tuple[str, str]]:
+    """The (API group, resource) pairs the server's cluster cache watches: the kinds the
+    bundle's rules declare with `reads=`, and `options.reads`."""
+    found = dict.fromkeys(options.reads)
+    for pattern in policy_set.reads:
+        # As the server resolves them (kube.cluster_cache): `v1/Namespace` is the core group.
+        group = "" if pattern.group == "*" and pattern.version != "*" else pattern.group
+        if group == "*" or pattern.version == "*" or pattern.literal_kind is None:
+            raise ValueError(
+                f"reads={str(pattern)!r}: name the group, version and kind the server should "
+                "watch, e.g. 'networking.k8s.io/v1/Ingress' or 'v1/Namespace'"
+            )
+        found[(group, resource_of(pattern.kind))] = None
+    return sorted(found)
 
 
-def rbac(options: InstallOptions) -> list[Object]:
-    """Least privilege: nothing unless asked. ConfigMap sources may read and annotate (patch)
-    ConfigMaps in admit's namespace only; a cluster cache may get/list/watch exactly `reads`."""
+def rbac(options: InstallOptions, reads: list[tuple[str, str]]) -> list[Object]:
+    """Least privilege: nothing unless needed. ConfigMap sources may read and annotate (patch)
+    ConfigMaps in admit's namespace only; the cluster cache may get/list/watch exactly `reads`."""
     subject = [{"kind": "ServiceAccount", "name": options.service, "namespace": options.namespace}]
     objects: list[Object] = []
     if options.configmap_sources:
@@ -112,9 +131,9 @@ def rbac(options: InstallOptions) -> list[Object]:
             },
             _binding("RoleBinding", "Role", name, options, subject),
         ]
-    if options.reads:
+    if reads:
         groups: dict[str, set[str]] = {}
-        for group, resource in options.reads:
+        for group, resource in reads:
             groups.setdefault(group, set()).add(resource)
         name = options.cluster_name
         objects += [
@@ -145,6 +164,8 @@ def _binding(
 
 
 def bundle_configmap(options: InstallOptions) -> Object:
+    """The bundle, one key per file. With ConfigMap sources it carries the label the server
+    selects policy ConfigMaps by, and more such ConfigMaps may join it."""
     data: dict[str, str] = {}
     for path, text in sorted(options.files.items()):
         key = configmap_key(path)
@@ -156,12 +177,10 @@ def bundle_configmap(options: InstallOptions) -> Object:
         raise ValueError(
             f"the bundle's files take {size} bytes; a ConfigMap holds at most {CONFIGMAP_LIMIT}"
         )
-    return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": options.metadata(f"{options.service}-bundle"),
-        "data": data,
-    }
+    metadata = options.metadata(f"{options.service}-bundle")
+    if options.configmap_sources:
+        metadata["labels"][POLICY_LABEL] = "true"
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data}
 
 
 def tls_secret(options: InstallOptions) -> Object:
@@ -190,17 +209,19 @@ def build_manifests(policy_set: PolicySet, options: InstallOptions) -> list[Obje
     webhooks = webhook_configurations(policy_set, options)
     if options.webhook_url:
         return [namespace(options), *webhooks]
+    reads = cluster_reads(policy_set, options)
+    api_token = options.configmap_sources or bool(reads)
     configmap = bundle_configmap(options)
     items = [(configmap_key(path), path) for path in sorted(options.files)]
     pdb = pod_disruption_budget(options)
     return [
         namespace(options),
-        service_account(options),
-        *rbac(options),
+        service_account(options, api_token),
+        *rbac(options, reads),
         configmap,
         tls_secret(options),
         service(options),
-        deployment(options, items, bundle_digest=policy_set.digest, api_token=needs_api(options)),
+        deployment(options, items, api_token=api_token),
         *([pdb] if pdb else []),
         *webhooks,
     ]
@@ -212,6 +233,7 @@ __all__ = [
     "CONSOLE_PORT",
     "DEFAULT_IMAGE",
     "HTTPS_PORT",
+    "POLICY_LABEL",
     "SERVICE_PORT",
     "TLS_MOUNT",
     "InstallOptions",

@@ -42,9 +42,13 @@ _SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # RFC 1035: Se
 class InstallOptions:
     """What to render. `ca` provides only its certificate (the `caBundle`); its key, if any, is
     never rendered. `serving` and `files` (see `manifests.bundle_files`) are needed unless
-    `webhook_url` names a server outside the cluster. `reads` lists the (API group, resource)
-    pairs a cluster cache may get/list/watch; `configmap_sources` lets admit read and annotate
-    policy ConfigMaps in its namespace. Neither grants anything by default."""
+    `webhook_url` names a server outside the cluster.
+
+    Access to the Kubernetes API is granted only as needed: `configmap_sources` serves every
+    ConfigMap labelled `admit.dev/policy=true` in admit's namespace (the bundle's among them)
+    instead of a mounted bundle, so admit may read and annotate (patch) ConfigMaps there; the
+    cluster cache may get/list/watch the kinds the bundle's rules declare with `reads=`, plus
+    the (API group, resource) pairs in `reads`."""
 
     namespace: str
     ca: KeyPair

@@ -67,6 +67,11 @@ def _is_glob(text: str) -> bool:
     return bool(GLOB_CHARS & set(text))
 
 
+def resource_of(kind: str) -> str:
+    """The resource name of a kind (built-in irregular plurals included)."""
+    return BUILTIN_KINDS.get(kind, (plural(kind), ()))[0]
+
+
 def _targets(pattern: KindPattern) -> list[_Target]:
     """Where requests of `pattern` arrive, as (group, version, resource) triples."""
     version = "*" if _is_glob(pattern.version) else pattern.version

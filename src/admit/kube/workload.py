@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from admit.kube.certs import fingerprint
 from admit.kube.options import CONSOLE_PORT, HTTPS_PORT, SERVICE_PORT, InstallOptions
 
 BUNDLE_MOUNT = "/etc/admit/bundle"
+POLICY_LABEL = "admit.dev/policy"  # `admit serve --configmaps admit.dev/policy=true`
 TLS_MOUNT = "/etc/admit/tls"
 RUN_AS = 65532  # the image's non-root user and group (Dockerfile)
 PRE_STOP_SECONDS = 5  # time for endpoints and kube-proxy to stop routing to a stopping pod
@@ -25,9 +25,20 @@ Object = dict[str, Any]
 
 
 def serve_args(options: InstallOptions) -> list[str]:
+    """The mounted bundle, or with ConfigMap sources every ConfigMap labelled POLICY_LABEL=true
+    in admit's namespace (the server then reads them from the API, not from a volume)."""
+    if options.configmap_sources:
+        source = [
+            "--configmaps",
+            f"{POLICY_LABEL}=true",
+            "--configmap-namespace",
+            options.namespace,
+        ]
+    else:
+        source = [BUNDLE_MOUNT]
     args = [
         "serve",
-        BUNDLE_MOUNT,
+        *source,
         "--tls-cert",
         f"{TLS_MOUNT}/tls.crt",
         "--tls-key",
@@ -55,6 +66,13 @@ def _container(options: InstallOptions) -> Object:
     ports = [{"name": "https", "containerPort": HTTPS_PORT, "protocol": "TCP"}]
     if options.console:
         ports.append({"name": "console", "containerPort": CONSOLE_PORT, "protocol": "TCP"})
+    bundle = {"name": "bundle", "mountPath": BUNDLE_MOUNT, "readOnly": True}
+    mounts: list[Object] = [] if options.configmap_sources else [bundle]
+    mounts += [
+        {"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True},
+        # Scratch space on a read-only root: multi-process metrics files, temporary files.
+        {"name": "tmp", "mountPath": "/tmp"},
+    ]
     return {
         "name": "admit",
         "image": options.image,
@@ -84,12 +102,7 @@ def _container(options: InstallOptions) -> Object:
         # then SIGTERM lets the server drain.
         "lifecycle": {"preStop": {"exec": {"command": ["sleep", str(PRE_STOP_SECONDS)]}}},
         "securityContext": _security_context(),
-        "volumeMounts": [
-            {"name": "bundle", "mountPath": BUNDLE_MOUNT, "readOnly": True},
-            {"name": "tls", "mountPath": TLS_MOUNT, "readOnly": True},
-            # Scratch space on a read-only root: multi-process metrics files, temporary files.
-            {"name": "tmp", "mountPath": "/tmp"},
-        ],
+        "volumeMounts": mounts,
     }
 
 
@@ -97,13 +110,12 @@ def deployment(
     options: InstallOptions,
     items: Sequence[tuple[str, str]],
     *,
-    bundle_digest: str,
     api_token: bool,
 ) -> Object:
     """The server's Deployment. `items` maps each ConfigMap key of the bundle back to its path,
-    so the mounted bundle keeps its subdirectories. Its pods restart when the bundle or the
-    serving certificate changes (annotations), so new pods never serve an old bundle."""
-    assert options.serving is not None
+    so the mounted bundle keeps its subdirectories. An apply that changes only the bundle's
+    content or the certificate restarts nothing: the server reloads both when their mounted
+    files change (ConfigMap and Secret volumes are updated in place)."""
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -116,13 +128,7 @@ def deployment(
                 "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1},
             },
             "template": {
-                "metadata": {
-                    "labels": options.labels,
-                    "annotations": {
-                        "admit.dev/bundle-digest": bundle_digest,
-                        "admit.dev/tls-fingerprint": fingerprint(options.serving.cert_pem),
-                    },
-                },
+                "metadata": {"labels": options.labels},
                 "spec": _pod_spec(options, items, api_token),
             },
         },
@@ -156,13 +162,7 @@ def _pod_spec(options: InstallOptions, items: Sequence[tuple[str, str]], api_tok
         },
         "containers": [_container(options)],
         "volumes": [
-            {
-                "name": "bundle",
-                "configMap": {
-                    "name": f"{options.service}-bundle",
-                    "items": [{"key": key, "path": path} for key, path in items],
-                },
-            },
+            *_bundle_volume(options, items),
             # 0440 with fsGroup: the key is readable by admit's group only.
             {
                 "name": "tls",
@@ -171,6 +171,20 @@ def _pod_spec(options: InstallOptions, items: Sequence[tuple[str, str]], api_tok
             {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
         ],
     }
+
+
+def _bundle_volume(options: InstallOptions, items: Sequence[tuple[str, str]]) -> list[Object]:
+    if options.configmap_sources:
+        return []  # the server reads the policy ConfigMaps from the API
+    return [
+        {
+            "name": "bundle",
+            "configMap": {
+                "name": f"{options.service}-bundle",
+                "items": [{"key": key, "path": path} for key, path in items],
+            },
+        }
+    ]
 
 
 def service(options: InstallOptions) -> Object:
