@@ -4,12 +4,18 @@ from a manifest, and evaluate.
     from admit.testing import check
     decision = check(pod_manifest, trusted_registry)
     assert decision.denials == ("nginx:1.21.1 repo not start with 192.168.64.1",)
+
+and run a bundle's YAML test cases (`*_test.yaml`) from a plain test:
+
+    from admit.testing import run_cases
+    def test_policies(): run_cases("policies/")
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from admit.core.cluster import Cluster
 from admit.core.decision import Decision
@@ -18,6 +24,9 @@ from admit.core.manifest import admission_request
 from admit.core.review import Request
 from admit.core.rules import Rule, rules_of
 from admit.core.views import View
+
+if TYPE_CHECKING:
+    from admit.testcases import Report
 
 
 def policy_set(
@@ -58,3 +67,27 @@ def request(
 def check(obj: Mapping[str, Any] | None, *functions: Callable[..., Any], **kwargs: Any) -> Decision:
     """Evaluate the rules declared on `functions` against `obj`; `kwargs` go to `request`."""
     return evaluate(policy_set(*functions, data=kwargs.get("data")), request(obj, **kwargs))
+
+
+def run_cases(bundle: str | os.PathLike[str], *, select: str | None = None) -> Report:
+    """Run the YAML test cases stored in `bundle` as `admit test` does, and return the report.
+
+    Raises `AssertionError` describing every failure (or that there was nothing to run), so a
+    plain pytest test can be the single line `run_cases("policies/")`. A bundle that does not
+    load raises its `BundleError`.
+    """
+    from admit.testcases import run_bundle
+
+    report = run_bundle(bundle, select=select)
+    if not report.results and not report.problems:
+        raise AssertionError(f"no test cases found in {bundle} (files named *_test.yaml)")
+    if not report.ok:
+        lines = [str(p) for p in report.problems]
+        for result in report.results:
+            if result.outcome != "passed":
+                lines += [f"{result.case.id}:", *(f"  {x}" for x in result.report().splitlines())]
+        raise AssertionError(
+            f"{report.count('failed') + report.count('error')} of {len(report.results)} test "
+            f"cases failed in {bundle}\n" + "\n".join(lines)
+        )
+    return report

@@ -14,6 +14,7 @@ from admit import __version__
 from admit.cli.check import check
 from admit.cli.install import certs, manifests, uninstall
 from admit.cli.serve import eval_command, serve
+from admit.cli.test import run_tests
 from admit.core.errors import AdmitError, BundleError
 
 EPILOG = """\b
@@ -44,6 +45,7 @@ cli.add_command(eval_command)
 cli.add_command(certs)
 cli.add_command(manifests)
 cli.add_command(uninstall)
+cli.add_command(run_tests)
 
 
 def main(argv: list[str] | None = None) -> None:

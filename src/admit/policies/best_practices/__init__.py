@@ -1,0 +1,1 @@
+"""Best practices after the Kyverno community policies (this file holds no rules)."""

@@ -1,0 +1,1 @@
+"""Pod Security Standards: the Baseline and Restricted profiles, one rule per control."""

@@ -1,0 +1,1 @@
+"""PSS Restricted, the controls it adds to Baseline (this file holds no rules)."""

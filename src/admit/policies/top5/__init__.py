@@ -1,0 +1,1 @@
+"""The classic five admission policies (this file holds no rules)."""
