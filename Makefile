@@ -14,9 +14,10 @@ $(BIN)/.installed: pyproject.toml
 setup: $(BIN)/.installed
 
 PORT ?= 8443
+CONSOLE_PORT ?= 6060
 
 run: setup
-	$(BIN)/admit serve examples/seed --self-signed --port $(PORT)
+	$(BIN)/admit serve examples/seed --self-signed --port $(PORT) --console-port $(CONSOLE_PORT)
 
 check: setup
 	@$(BIN)/admit check examples/seed examples/seed/pods/ || \

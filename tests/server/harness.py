@@ -17,6 +17,8 @@ from typing import Any
 
 from admit.kube.certs import make_ca, make_serving_cert, write_pair
 
+ROOT = Path(__file__).resolve().parent.parent.parent
+
 HEADERS = {  # what kube-apiserver v1.36.2 sends, in its order (see the fixtures' README)
     "User-Agent": "kube-apiserver-admission",
     "Accept": "application/json, */*",
@@ -154,7 +156,7 @@ def start_server(
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("ADMIT_")}
     with log.open("wb") as err:
-        process = subprocess.Popen(command, stdout=err, stderr=err, env=env)
+        process = subprocess.Popen(command, stdout=err, stderr=err, env=env, cwd=ROOT)
     server = Server(process, port, tls, log, decisions)
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:

@@ -6,6 +6,7 @@ import functools
 import json
 import logging
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -176,6 +177,21 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     help="Scratch directory for multi-process metrics.",
 )
 @click.option(
+    "--console-port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    envvar="ADMIT_CONSOLE_PORT",
+    show_envvar=True,
+    help="Serve the read-only web console (policies, live decisions, playground) on this port.",
+)
+@click.option(
+    "--console-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="ADMIT_CONSOLE_HOST",
+    help="Address of the console (plain HTTP, no authentication: keep it local).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -203,6 +219,8 @@ def serve(
     drain_timeout: float,
     decision_log: str,
     metrics_dir: Path | None,
+    console_port: int | None,
+    console_host: str,
     log_level: str,
 ) -> int:
     """Serve the rules in BUNDLE as a Kubernetes admission webhook over HTTPS.
@@ -213,6 +231,7 @@ def serve(
       GET|POST /v1/data/{path}     OPA-compatible decisions of @admit.decision rules
       GET /healthz, /readyz        liveness; readiness with the bundle's digest
       GET /metrics                 Prometheus metrics (admit_*)
+    With --console-port, a read-only web console on http://127.0.0.1:PORT.
 
     \b
     Local try-out:
@@ -259,6 +278,7 @@ def serve(
         drain_timeout=drain_timeout,
         decision_log=None if decision_log == "off" else decision_log,
         metrics_dir=metrics_dir,
+        feed_socket=_feed_socket() if console_port else None,
     )
     config.ssl_context()  # fail now, with a clear message, if the TLS files do not load
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -278,8 +298,33 @@ def serve(
                 f"--data-binary @{review} {url}/validate",
                 err=True,
             )
+    console = _console(config, source, console_host, console_port, url) if console_port else None
     cluster = _cluster_factory(policy_set, kubeconfig) if cluster_cache else None
-    return Supervisor(config, source, cluster_factory=cluster).run()
+    try:
+        return Supervisor(config, source, cluster_factory=cluster, console=console).run()
+    finally:
+        if config.feed_socket is not None:
+            shutil.rmtree(config.feed_socket.parent, ignore_errors=True)
+
+
+def _feed_socket() -> Path:
+    """A private directory for the console's decision feed socket (short: UNIX path limit)."""
+    return Path(tempfile.mkdtemp(prefix="admit-console-")) / "feed.sock"
+
+
+def _console(config: Any, source: Any, host: str, port: int, webhook_url: str) -> Any:
+    """What the supervisor runs in the console process; its port is bound now, so a taken port
+    is a usage error at start rather than a console that keeps dying."""
+    from admit.console.process import console_socket, run_console
+
+    try:
+        sock = console_socket(host, port)
+    except OSError as exc:
+        raise click.UsageError(f"the console cannot listen on {host}:{port}: {exc}") from None
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    shown = f"[{shown}]" if ":" in shown else shown
+    click.echo(f"admit: console on http://{shown}:{port}", err=True)
+    return functools.partial(run_console, config, source, sock, webhook_url)
 
 
 def _policy_source(

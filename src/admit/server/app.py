@@ -27,6 +27,7 @@ from admit.server import admission, data_api
 from admit.server.deadline import Deadline
 from admit.server.decision_log import DecisionLog
 from admit.server.errors import HTTPError
+from admit.server.feed import FeedPublisher
 from admit.server.metrics import CONTENT_TYPE, Metrics, exposition
 from admit.server.policies import ClusterSource, PolicySource, WatchedSource
 
@@ -116,8 +117,10 @@ class AdmitApp:
         metrics: Metrics | None = None,
         decision_log: DecisionLog | None = None,
         cluster: ClusterSource | None = None,
+        feed: FeedPublisher | None = None,
     ) -> None:
         self.policies = policies
+        self.feed = feed
         self.cluster = cluster
         self._cluster_view = cluster.cluster if cluster is not None else EMPTY_CLUSTER
         self.max_body = max_body
@@ -205,6 +208,15 @@ class AdmitApp:
             self.decision_log.record(
                 request,
                 decision,
+                endpoint=endpoint,
+                seconds=perf_counter() - started,
+                bundle=policy_set.digest,
+            )
+        if self.feed is not None:
+            self.feed.publish(
+                request,
+                decision,
+                body,
                 endpoint=endpoint,
                 seconds=perf_counter() - started,
                 bundle=policy_set.digest,

@@ -30,6 +30,7 @@ class ServerConfig:
     decision_log: str | None = "-"
     metrics_dir: Path | None = None
     tls_poll_interval: float = 1.0
+    feed_socket: Path | None = None  # where workers send decisions for the console (None: off)
 
     def __post_init__(self) -> None:
         problems = []

@@ -220,3 +220,17 @@ def exposition(directory: Path | None = None, live: Metrics | None = None) -> by
     registry = CollectorRegistry(auto_describe=False)
     registry.register(_Collector(_snapshots(directory, live)))
     return generate_latest(registry)
+
+
+def totals(directory: Path | None) -> dict[str, Any]:
+    """Every worker's counters merged, for the console: `requests` and `rule_results` by label
+    tuple, `latency` and `rule_latency` as histograms (bucket counts, +Inf, then the sum), and
+    the live `workers` as (pid, bundle digest)."""
+    s = _snapshots(directory, None)
+    return {
+        "requests": _sum_counters(s, "requests"),
+        "latency": _sum_histograms(s, "latency"),
+        "rule_results": _sum_counters(s, "rule_results"),
+        "rule_latency": _sum_histograms(s, "rule_latency"),
+        "workers": sorted((x["pid"], x["bundle"]) for x in s if _alive(x["pid"])),
+    }

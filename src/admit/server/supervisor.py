@@ -1,6 +1,7 @@
 """The supervisor: forks the workers (after the bundle is loaded, so they share it), restarts one
 that dies or whose event loop stops beating (a rule stuck where no signal reaches it), and
-drains them all on SIGTERM.
+drains them all on SIGTERM. With a console, it also forks the console process (restarted when
+it dies, never heartbeat-checked: it serves people, not the API server).
 
 The supervisor binds the listening socket before forking, so a port already taken is an error
 at start, and every worker accepts from it (see `worker.listening_socket` for why not
@@ -36,8 +37,12 @@ class Supervisor:
         policies: PolicySource,
         worker: Callable[..., None] = run_worker,
         cluster_factory: Callable[[], ClusterSource] | None = None,
+        console: Callable[[], None] | None = None,
     ) -> None:
         self.cluster_factory = cluster_factory
+        self.console = console
+        self.console_pid: int | None = None
+        self._console_started = 0.0
         self.config = config
         self.policies = policies
         self.worker = worker
@@ -72,6 +77,37 @@ class Supervisor:
         self.workers[pid] = (slot, time.monotonic())
         log.info("worker %d started (slot %d)", pid, slot)
 
+    def _spawn_console(self) -> None:
+        assert self.console is not None
+        pid = os.fork()
+        if pid == 0:
+            code = 0
+            try:
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+                    signal.signal(sig, signal.SIG_DFL)
+                if self.sock is not None:
+                    self.sock.close()  # the console never accepts webhook connections
+                self.console()
+            except BaseException:
+                log.exception("console %d failed", os.getpid())
+                code = 1
+            finally:
+                os._exit(code)
+        self.console_pid, self._console_started = pid, time.monotonic()
+        log.info("console %d started", pid)
+
+    def _console_exited(self, status: int) -> None:
+        self.console_pid = None
+        if self.stopping or self.console is None:
+            return
+        log.warning("console exited (%s); starting another", _describe(status))
+        if time.monotonic() - self._console_started < _CRASH_WINDOW:
+            time.sleep(1.0)  # a console that cannot start must not spin; the webhook goes on
+        self._spawn_console()
+
+    def _children(self) -> list[int]:
+        return [*self.workers, *([self.console_pid] if self.console_pid else [])]
+
     def _stop(self, signum: int, frame: FrameType | None) -> None:
         if not self.stopping:
             log.info("received %s: draining workers", signal.Signals(signum).name)
@@ -79,18 +115,21 @@ class Supervisor:
             self._signal_all(signal.SIGTERM)
 
     def _signal_all(self, sig: int) -> None:
-        for pid in list(self.workers):
+        for pid in self._children():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
 
     def _reap(self) -> None:
-        while self.workers:
+        while self._children():
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
+            if pid == self.console_pid:
+                self._console_exited(status)
+                continue
             slot, started = self.workers.pop(pid, (-1, 0.0))
             if slot < 0 or self.stopping:
                 continue
@@ -140,8 +179,10 @@ class Supervisor:
             signal.signal(signal.SIGINT, self._stop)
             for slot in range(self.config.workers):
                 self._spawn(slot)
+            if self.console is not None:
+                self._spawn_console()
             deadline: float | None = None
-            while self.workers:
+            while self._children():
                 self._reap()
                 if self.stopping:
                     deadline = deadline or time.monotonic() + self.config.drain_timeout + 5

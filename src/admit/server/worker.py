@@ -17,6 +17,7 @@ import uvloop
 from admit.server.app import AdmitApp
 from admit.server.config import ServerConfig
 from admit.server.decision_log import DecisionLog
+from admit.server.feed import FLUSH_EVERY, FeedPublisher
 from admit.server.metrics import Metrics
 from admit.server.policies import ClusterSource, PolicySource, WatchedSource
 from admit.server.protocol import with_header_timeout
@@ -62,6 +63,7 @@ def run_worker(
     decision_log = DecisionLog(config.decision_log)
     metrics = Metrics(config.metrics_dir)
     cluster = cluster_factory() if cluster_factory is not None else None
+    feed = FeedPublisher(config.feed_socket) if config.feed_socket is not None else None
     app = AdmitApp(
         policies,
         max_body=config.max_body,
@@ -70,6 +72,7 @@ def run_worker(
         metrics=metrics,
         decision_log=decision_log,
         cluster=cluster,
+        feed=feed,
     )
     app.install_deadline()
     uv = uvicorn.Config(
@@ -100,6 +103,8 @@ def run_worker(
             asyncio.ensure_future(_every(0.2, decision_log.flush)),
             asyncio.ensure_future(_every(1.0, publish_metrics)),
         ]
+        if feed is not None:
+            chores.append(asyncio.ensure_future(_every(FLUSH_EVERY, feed.flush)))
         if cluster is not None:
 
             def reads() -> tuple[Any, ...]:

@@ -1,0 +1,278 @@
+"""The console's ASGI application: the page and its assets, a JSON API, and the live decision
+stream (server-sent events). Read-only: the one POST, the playground, evaluates and forgets.
+
+    GET  /                          the single-page UI (static/index.html)
+    GET  /static/{name}             its CSS and JS, shipped in the package
+    GET  /api/policies              modules, rules, matches, parameters, per-rule counters
+    GET  /api/source?file=…         a rule module's highlighted source
+    GET  /api/status                bundle digest, reload history and last error, workers
+    GET  /api/decisions[/{id}]      the most recent decisions (summaries), or one in full
+    GET  /api/stream                new decisions as server-sent events
+    GET  /api/metrics               rate, deny ratio, latency quantiles, slowest rules
+    POST /api/playground            evaluate pasted YAML/JSON: {"text", "operation", …}
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+
+from admit.console import catalog
+from admit.console.playground import Judge, PlaygroundError, evaluate_text
+from admit.console.stats import MetricsHistory
+from admit.server.feed import DecisionFeed
+from admit.server.policies import PolicySource, WatchedSource
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("admit.console")
+MAX_BODY = 1024 * 1024
+KEEPALIVE = 15.0  # seconds between SSE comments, so proxies keep an idle stream open
+_STATIC = {
+    "index.html": "text/html; charset=utf-8",
+    "console.css": "text/css; charset=utf-8",
+    "console.js": "text/javascript; charset=utf-8",
+}
+# Everything comes from this origin: no CDN, no inline script, nothing framed.
+_SECURITY = [
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data:; style-src 'self'; frame-ancestors 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+class Problem(Exception):
+    """An answer other than 200, as {"code", "message"}."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+def _summary(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry without its bulky parts (the request object and the patch operations)."""
+    summary = {k: v for k, v in entry.items() if k not in ("request", "patch")}
+    summary["patch"] = len(entry.get("patch") or ())
+    return summary
+
+
+def _static(name: str) -> bytes:
+    return resources.files("admit.console").joinpath("static", name).read_bytes()
+
+
+class ConsoleApp:
+    """One per console process; `policies` is the same source the workers serve from."""
+
+    def __init__(
+        self,
+        policies: PolicySource,
+        feed: DecisionFeed,
+        history: MetricsHistory,
+        judge: Judge,
+        *,
+        webhook_url: str = "",
+    ) -> None:
+        self.policies = policies
+        self.feed = feed
+        self.history = history
+        self.judge = judge
+        self.webhook_url = webhook_url
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        try:
+            if path == "/api/stream":
+                await self._stream(receive, send)
+                return
+            status, content_type, body = await self._route(scope, receive, path, method)
+        except Problem as exc:
+            status, content_type = exc.status, "application/json"
+            body = orjson.dumps({"code": exc.code, "message": str(exc)})
+        except Exception:
+            log.exception("console error answering %s %s", method, path)
+            status, content_type = 500, "application/json"
+            body = b'{"code":"internal_error","message":"see the server log"}'
+        headers = [
+            (b"content-type", content_type.encode()),
+            (b"content-length", str(len(body)).encode()),
+            (b"cache-control", b"no-store"),
+            *_SECURITY,
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _route(
+        self, scope: Scope, receive: Receive, path: str, method: str
+    ) -> tuple[int, str, bytes]:
+        if path == "/api/playground":
+            _allow(method, "POST")
+            return 200, "application/json", await self._playground(scope, receive)
+        _allow(method, "GET")
+        if path == "/favicon.ico":
+            return 204, "image/x-icon", b""
+        if path in ("/", "/index.html"):
+            return 200, _STATIC["index.html"], _static("index.html")
+        if path.startswith("/static/"):
+            name = path.removeprefix("/static/")
+            if name not in _STATIC:
+                raise Problem(404, "not_found", f"no such asset: {name}")
+            return 200, _STATIC[name], _static(name)
+        query = parse_qs(scope.get("query_string", b"").decode())
+        return 200, "application/json", orjson.dumps(self.api(path, query))
+
+    def api(self, path: str, query: dict[str, list[str]]) -> Any:
+        """The JSON answer of a GET /api/… path (a `Problem` if there is none)."""
+        current = self.policies.current()
+        if path == "/api/policies":
+            return catalog.describe(current, self.history.rules())
+        if path == "/api/source":
+            file = (query.get("file") or [""])[0]
+            source = catalog.module_source(file) if file in catalog.files_of(current) else None
+            if source is None:
+                raise Problem(404, "not_found", f"no rule module {file!r} in the loaded bundle")
+            return source
+        if path == "/api/status":
+            return self.status()
+        if path == "/api/decisions":
+            return {"decisions": [_summary(e) for e in self.feed.recent]}
+        if path.startswith("/api/decisions/"):
+            entry_id = path.removeprefix("/api/decisions/")
+            entry = self.feed.get(int(entry_id)) if entry_id.isdigit() else None
+            if entry is None:
+                raise Problem(404, "not_found", f"decision {entry_id} is no longer in the buffer")
+            return entry
+        if path == "/api/metrics":
+            return self.history.report()
+        raise Problem(404, "not_found", f"no such page: {path}")
+
+    def status(self) -> dict[str, Any]:
+        current = self.policies.current()
+        bundle = None
+        if current is not None:
+            bundle = {
+                "digest": current.digest,
+                "source": current.source,
+                "rules": len(current.rules),
+            }
+        watched = isinstance(self.policies, WatchedSource)
+        return {
+            "bundle": bundle,
+            "watching": watched,
+            "reload": self.policies.status() if isinstance(self.policies, WatchedSource) else None,
+            "workers": [{"pid": p, "bundle": b} for p, b in self.history.latest["workers"]],
+            "feed": {"buffered": len(self.feed.recent), "capacity": self.feed.recent.maxlen},
+            "webhook": self.webhook_url,
+        }
+
+    async def _playground(self, scope: Scope, receive: Receive) -> bytes:
+        headers = dict(scope["headers"])
+        if not headers.get(b"content-type", b"").startswith(b"application/json"):
+            # a cross-site form cannot send JSON without a CORS preflight, which we never allow
+            raise Problem(415, "unsupported_media_type", "send application/json")
+        body = await _read(receive)
+        try:
+            asked = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise Problem(400, "invalid_json", f"the body is not JSON: {exc}") from None
+        if not isinstance(asked, dict) or not isinstance(asked.get("text"), str):
+            raise Problem(400, "invalid_request", 'send {"text": "<YAML or JSON>", …}')
+        current = self.policies.current()
+        if current is None:
+            raise Problem(503, "not_ready", "no policy bundle is loaded yet")
+        groups = asked.get("groups") or []
+        if isinstance(groups, str):
+            groups = [g.strip() for g in groups.split(",") if g.strip()]
+        try:
+            entries = evaluate_text(
+                current,
+                asked["text"],
+                self.judge,
+                operation=str(asked.get("operation") or "CREATE").upper(),
+                namespace=str(asked.get("namespace") or "default"),
+                username=str(asked.get("username") or "admit-console"),
+                groups=tuple(str(g) for g in groups),
+            )
+        except PlaygroundError as exc:
+            raise Problem(400, "invalid_input", str(exc)) from None
+        return orjson.dumps({"bundle": current.digest, "decisions": entries})
+
+    async def _stream(self, receive: Receive, send: Send) -> None:
+        """Server-sent events until the browser goes away: `decision` events with summaries."""
+        headers = [
+            (b"content-type", b"text/event-stream"),
+            (b"cache-control", b"no-store"),
+            *_SECURITY,
+        ]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b": stream\n\n", "more_body": True})
+        gone = asyncio.ensure_future(_disconnected(receive))
+        queue = self.feed.subscribe()
+        following: asyncio.Future[dict[str, Any]] | None = None
+        try:
+            while not gone.done():
+                following = asyncio.ensure_future(queue.get())
+                done, _ = await asyncio.wait(
+                    {following, gone}, timeout=KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
+                )
+                if following not in done:
+                    following.cancel()  # Queue.get is safe to cancel: nothing is lost
+                    if not gone.done():
+                        await send(
+                            {"type": "http.response.body", "body": b": -\n\n", "more_body": True}
+                        )
+                    continue
+                entry = following.result()
+                event = b"id: %d\nevent: decision\ndata: %s\n\n" % (
+                    entry["id"],
+                    orjson.dumps(_summary(entry)),
+                )
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+        finally:
+            gone.cancel()
+            if following is not None:
+                following.cancel()
+            self.feed.unsubscribe(queue)
+        with contextlib.suppress(Exception):
+            await send({"type": "http.response.body", "body": b""})
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _read(receive: Receive) -> bytes:
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise Problem(400, "client_gone", "the client went away")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_BODY:
+            raise Problem(413, "body_too_large", f"at most {MAX_BODY} bytes")
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+def _allow(method: str, *allowed: str) -> None:
+    if method not in allowed:
+        raise Problem(
+            405, "method_not_allowed", f"use {' or '.join(allowed)} (the console is read-only)"
+        )

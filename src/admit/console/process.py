@@ -1,0 +1,91 @@
+"""The console process: the console app on uvicorn over plain HTTP, on a socket the CLI bound
+before the supervisor forked (so a taken port fails at start). It keeps its own copy of the
+policies fresh like a worker does, owns the decision feed's socket, and samples the workers'
+metrics. Nothing here can reach the webhook's workers: a crash only restarts the console."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+from pathlib import Path
+
+import uvicorn
+import uvloop
+
+from admit.console.app import ConsoleApp
+from admit.console.stats import MetricsHistory
+from admit.core.decision import Decision
+from admit.core.engine import PolicySet
+from admit.core.review import Request
+from admit.server.app import AdmitApp
+from admit.server.config import ServerConfig
+from admit.server.feed import DecisionFeed
+from admit.server.policies import PolicySource, WatchedSource
+from admit.server.worker import listening_socket
+
+log = logging.getLogger("admit.console")
+SAMPLE_EVERY = 2.0  # seconds between metric samples (the workers publish every second)
+
+
+def console_socket(host: str, port: int) -> socket.socket:
+    """The console's listening socket (plain HTTP), bound now so a taken port fails early."""
+    return listening_socket(host, port)
+
+
+def run_console(
+    config: ServerConfig, policies: PolicySource, sock: socket.socket, webhook_url: str = ""
+) -> None:
+    """Serve the console until SIGTERM or SIGINT."""
+    assert config.feed_socket is not None
+    feed = DecisionFeed(config.feed_socket)
+    feed.bind()
+    history = MetricsHistory(config.metrics_dir)
+    # The playground judges as a worker does: same engine, same rule timeout (SIGALRM here too).
+    webhook = AdmitApp(policies, rule_timeout=config.rule_timeout)
+    webhook.install_deadline()
+
+    def judge(policy_set: PolicySet, request: Request) -> Decision:
+        return webhook.judge(policy_set, request, "all")
+
+    app = ConsoleApp(policies, feed, history, judge, webhook_url=webhook_url)
+    uv = uvicorn.Config(
+        app,
+        loop="uvloop",
+        http="httptools",
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(uv)
+
+    async def sample() -> None:
+        while True:
+            try:
+                history.sample()
+            except Exception:
+                log.exception("sampling metrics failed")
+            await asyncio.sleep(SAMPLE_EVERY)
+
+    async def main() -> None:
+        feed.start(asyncio.get_running_loop())
+        chores = [asyncio.ensure_future(sample())]
+        if isinstance(policies, WatchedSource):
+            policies.on_event = None  # the workers already count and log reloads
+            chores.append(asyncio.ensure_future(policies.watch()))
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            for chore in chores:
+                chore.cancel()
+            feed.close(asyncio.get_running_loop())
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
+
+
+def feed_path(directory: Path) -> Path:
+    """Where the feed's socket lives (UNIX socket paths are limited to ~100 bytes)."""
+    return directory / "feed.sock"

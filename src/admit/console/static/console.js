@@ -1,0 +1,363 @@
+// admit console: a dependency-free single page. It reads the console's JSON API and its
+// server-sent event stream; every value from the server goes through textContent (h()), never
+// innerHTML, except the source HTML the server highlighted (built from escaped tokens).
+"use strict";
+
+const MAX = 500;
+const state = { decisions: [], policies: null, status: null, filters: { verdict: "", namespace: "", kind: "", rule: "" }, metricsTimer: null };
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+    else if (k === "class") el.className = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+const badge = (text, cls) => h("span", { class: "badge " + (cls || text) }, text);
+const verdict = (d) => badge(d.allowed ? "allowed" : "denied");
+const when = (t) => new Date(t * 1000).toLocaleTimeString();
+const what = (d) => `${d.kind.split("/").pop()} ${d.namespace ? d.namespace + "/" : ""}${d.name || "(no name)"}`;
+const json = (v) => h("pre", { class: "json" }, JSON.stringify(v, null, 2));
+
+async function api(path, options) {
+  const r = await fetch(path, options);
+  const body = await r.json();
+  if (!r.ok) throw new Error(body.message || r.statusText);
+  return body;
+}
+
+function messagesOf(d) {
+  const out = [];
+  for (const r of d.results || []) {
+    for (const [message] of r.violations || []) out.push(message);
+    if (r.error) out.push(`${r.policy}/${r.rule}: ${r.error}`);
+  }
+  return out;
+}
+
+// ---- the live stream -------------------------------------------------------------------
+function connect() {
+  const live = document.getElementById("live");
+  const source = new EventSource("/api/stream");
+  source.onopen = () => { live.textContent = "live"; live.className = "live on"; };
+  source.onerror = () => { live.textContent = "reconnecting…"; live.className = "live off"; };
+  source.addEventListener("decision", (event) => {
+    const d = JSON.parse(event.data);
+    if (state.decisions.some((x) => x.id === d.id)) return;
+    state.decisions.unshift(d);
+    if (state.decisions.length > MAX) state.decisions.length = MAX;
+    refreshStreams();
+  });
+}
+
+function matches(d) {
+  const f = state.filters;
+  if (f.verdict === "allowed" && !d.allowed) return false;
+  if (f.verdict === "denied" && d.allowed) return false;
+  if (f.namespace && !(d.namespace || "").includes(f.namespace)) return false;
+  if (f.kind && !d.kind.toLowerCase().includes(f.kind.toLowerCase())) return false;
+  if (f.rule && !(d.results || []).some((r) => `${r.policy}/${r.rule}` === f.rule && r.result !== "skip")) return false;
+  return true;
+}
+
+function streamList(limit) {
+  const shown = state.decisions.filter(matches).slice(0, limit);
+  if (!shown.length) return h("p", { class: "muted", id: "stream-empty" }, "No decisions yet: send the webhook a request.");
+  return h("ul", { class: "stream", id: "stream" }, shown.map((d) =>
+    h("li", { "data-id": d.id, onclick: () => (location.hash = `#/decisions/${d.id}`) },
+      verdict(d), " ", h("span", { class: "what" }, what(d)), " ",
+      h("span", { class: "muted small" }, `${d.operation} · ${when(d.time)} · ${d.latency_ms} ms`),
+      messagesOf(d).map((m) => h("div", { class: "message" }, m)),
+      (d.warnings || []).map((m) => h("div", { class: "small warn" }, "warning: " + m)))));
+}
+
+function refreshStreams() {
+  for (const holder of document.querySelectorAll("[data-stream]")) {
+    holder.replaceChildren(streamList(Number(holder.dataset.stream)));
+  }
+}
+
+// ---- pages -----------------------------------------------------------------------------
+function matchText(m) {
+  if (!m) return "";
+  const parts = [m.kinds.join(", "), m.operations.join("/")];
+  for (const k of ["namespaces", "exclude_namespaces", "users", "groups", "exclude_users", "exclude_groups"]) {
+    if (m[k]) parts.push(`${k.replace("_", " ")}: ${m[k].join(", ")}`);
+  }
+  if (m.namespace_selector) parts.push("namespace selector");
+  if (m.object_selector) parts.push("object selector");
+  return parts.join(" · ");
+}
+
+function ruleCounts(stats) {
+  const results = (stats && stats.results) || {};
+  const names = Object.keys(results);
+  return h("span", { class: "small" },
+    names.length ? names.map((k) => [badge(`${k} ${results[k]}`, k), " "]) : h("span", { class: "muted" }, "no calls yet"),
+    stats && stats.mean_us != null ? h("span", { class: "muted" }, ` mean ${stats.mean_us.toFixed(1)} µs · p99 ${stats.p99_us.toFixed(1)} µs`) : null);
+}
+
+async function home(main) {
+  const policies = await api("/api/policies");
+  const list = h("div", { class: "panel", id: "home-policies" }, h("h2", {}, `Policies (${policies.rules || 0} rules)`),
+    h("div", { class: "muted small" }, `bundle ${(policies.digest || "none").slice(0, 12)} · ${policies.source || ""}`),
+    policies.modules.map((m) => h("div", { class: "rule" }, h("strong", {}, m.policy || "(bundle)"),
+      m.rules.map((r) => h("div", {}, badge(r.action, r.action), " ", h("a", { href: `#/policies/${encodeURIComponent(r.key)}` }, r.name),
+        h("span", { class: "muted small" }, ` ${r.type} · ${matchText(r.match)}`),
+        r.description ? h("div", { class: "small" }, r.description) : null)))));
+  main.replaceChildren(h("div", { class: "grid" }, list,
+    h("div", { class: "panel" }, h("h2", {}, "Live decisions"), h("div", { "data-stream": "25" }, streamList(25)))));
+}
+
+async function policiesPage(main, focus) {
+  const policies = await api("/api/policies");
+  const modules = policies.modules.map((m) => {
+    const code = h("div", {});
+    const show = async (line) => {
+      const src = await api(`/api/source?file=${encodeURIComponent(m.file)}`);
+      const gutter = h("div", { class: "gutter" });
+      for (let i = 1; i <= src.lines; i++) gutter.append(h("span", { id: `L${i}`, class: i === line ? "hit" : null }, i));
+      const pre = h("pre", {});
+      pre.innerHTML = src.html; // escaped and tokenised by the server (admit.console.highlight)
+      code.replaceChildren(h("div", { class: "code" }, gutter, pre));
+      const target = gutter.querySelector(".hit");
+      if (target) code.querySelector(".code").scrollTop = Math.max(0, target.offsetTop - 60);
+    };
+    return h("div", { class: "panel module" },
+      h("h2", {}, m.policy || "(bundle)", " ", h("span", { class: "muted small mono" }, m.shown || m.file)),
+      m.rules.map((r) => h("div", { class: "rule", id: `rule-${r.key}` },
+        h("h3", {}, r.name, " ", badge(r.type, "plain"), " ", badge(r.action, r.action), " ", badge(`on error: ${r.on_error}`, "plain")),
+        r.description ? h("div", {}, r.description) : null,
+        h("dl", { class: "kv" },
+          h("dt", {}, "matches"), h("dd", {}, matchText(r.match) || (r.path ? `decision /v1/data/${r.path}` : "")),
+          r.reads.length ? [h("dt", {}, "reads"), h("dd", {}, r.reads.join(", "))] : null,
+          h("dt", {}, "calls"), h("dd", {}, ruleCounts(r.stats)),
+          h("dt", {}, "source"), h("dd", {}, h("a", { href: "#", onclick: (e) => { e.preventDefault(); show(r.line); } }, `${r.file.split("/").pop()}:${r.line}`))),
+        r.params.length ? h("table", { class: "params" },
+          h("tr", {}, h("th", {}, "parameter"), h("th", {}, "type"), h("th", {}, "default"), h("th", {}, "in effect")),
+          r.params.map((p) => h("tr", {}, h("td", { class: "mono" }, p.name), h("td", { class: "mono" }, p.type || ""),
+            h("td", { class: "mono" }, JSON.stringify(p.default)),
+            h("td", { class: "mono" }, JSON.stringify(p.value), " ", p.overridden ? badge("admit.yaml", "override") : null)))) : null)),
+      code);
+  });
+  main.replaceChildren(h("h1", {}, "Policies"), h("p", { class: "muted" }, `bundle ${policies.digest || "none"} · ${policies.source || ""}`), ...modules);
+  if (focus) {
+    const el = document.getElementById(`rule-${focus}`);
+    if (el) el.scrollIntoView();
+  }
+}
+
+async function statusPage(main) {
+  const s = await api("/api/status");
+  const reload = s.reload || { history: [], last_error: null };
+  const lastError = reload.last_error;
+  main.replaceChildren(h("h1", {}, "Status"),
+    h("div", { class: "panel" }, h("h2", {}, "Active bundle"),
+      s.bundle ? h("dl", { class: "kv" }, h("dt", {}, "digest"), h("dd", { class: "mono", id: "digest" }, s.bundle.digest),
+        h("dt", {}, "source"), h("dd", { class: "mono" }, s.bundle.source), h("dt", {}, "rules"), h("dd", {}, s.bundle.rules),
+        h("dt", {}, "hot reload"), h("dd", {}, s.watching ? "watching for changes" : "off"),
+        h("dt", {}, "webhook"), h("dd", { class: "mono" }, s.webhook || ""),
+        h("dt", {}, "decision buffer"), h("dd", {}, `${s.feed.buffered} of ${s.feed.capacity}`))
+        : h("p", { class: "message" }, "No bundle loaded.")),
+    h("div", { class: "panel" }, h("h2", {}, "Last reload error"),
+      lastError ? [h("div", {}, badge("error"), ` at ${when(lastError.time)} (the previous policies keep serving)`),
+        h("pre", { class: "err", id: "last-error" }, lastError.problems.join("\n"))]
+        : h("p", { class: "muted" }, "None: the latest change loaded cleanly (or nothing changed).")),
+    h("div", { class: "panel" }, h("h2", {}, "Reload history"),
+      reload.history.length ? h("table", {}, h("tr", {}, h("th", {}, "time"), h("th", {}, "result"), h("th", {}, "digest"), h("th", {}, "seconds"), h("th", {}, "problems")),
+        reload.history.slice().reverse().map((e) => h("tr", {}, h("td", {}, when(e.time)), h("td", {}, badge(e.result === "ok" ? "pass" : "error", e.result === "ok" ? "pass" : "error")),
+          h("td", { class: "mono" }, e.digest.slice(0, 12)), h("td", {}, e.seconds), h("td", { class: "mono small" }, e.problems.join("\n")))))
+        : h("p", { class: "muted" }, "No reloads since start.")),
+    h("div", { class: "panel" }, h("h2", {}, "Workers"),
+      s.workers.length ? h("table", {}, h("tr", {}, h("th", {}, "pid"), h("th", {}, "serving bundle")),
+        s.workers.map((w) => h("tr", {}, h("td", {}, w.pid), h("td", { class: "mono" }, (w.bundle || "").slice(0, 12)))))
+        : h("p", { class: "muted" }, "Workers publish their state every second.")));
+}
+
+function decisionsPage(main) {
+  const f = state.filters;
+  const rules = new Set();
+  for (const d of state.decisions) for (const r of d.results || []) rules.add(`${r.policy}/${r.rule}`);
+  const input = (key, placeholder) => h("input", { placeholder, value: f[key], oninput: (e) => { f[key] = e.target.value; refreshStreams(); } });
+  const verdictSelect = h("select", { id: "filter-verdict", onchange: (e) => { f.verdict = e.target.value; refreshStreams(); } },
+    ["", "allowed", "denied"].map((v) => h("option", { value: v, selected: f.verdict === v }, v || "allowed and denied")));
+  const ruleSelect = h("select", { onchange: (e) => { f.rule = e.target.value; refreshStreams(); } },
+    h("option", { value: "" }, "any rule"), [...rules].sort().map((r) => h("option", { value: r, selected: f.rule === r }, r)));
+  main.replaceChildren(h("h1", {}, "Decisions"),
+    h("div", { class: "panel" }, h("div", { class: "filters" }, verdictSelect, input("namespace", "namespace"), input("kind", "kind"), ruleSelect,
+      h("span", { class: "muted small" }, `across all workers · last ${MAX} kept`)),
+      h("div", { "data-stream": String(MAX) }, streamList(MAX))));
+}
+
+async function decisionPage(main, id) {
+  const d = await api(`/api/decisions/${id}`);
+  main.replaceChildren(h("h1", {}, verdict(d), " ", what(d)),
+    h("div", { class: "grid2" },
+      h("div", { class: "panel" }, h("h2", {}, "Request"),
+        h("dl", { class: "kv" }, h("dt", {}, "operation"), h("dd", {}, d.operation), h("dt", {}, "kind"), h("dd", {}, d.kind),
+          h("dt", {}, "user"), h("dd", {}, `${d.user} (${(d.groups || []).join(", ")})`), h("dt", {}, "uid"), h("dd", { class: "mono" }, d.uid),
+          h("dt", {}, "endpoint"), h("dd", {}, d.endpoint), h("dt", {}, "dry run"), h("dd", {}, String(d.dry_run)),
+          h("dt", {}, "time"), h("dd", {}, new Date(d.time * 1000).toLocaleString()),
+          h("dt", {}, "timings"), h("dd", {}, `${d.latency_ms} ms answered · ${d.eval_us} µs evaluating`),
+          h("dt", {}, "bundle"), h("dd", { class: "mono" }, d.bundle), h("dt", {}, "worker"), h("dd", {}, d.pid)),
+        d.message ? h("pre", { class: "err" }, d.message) : null,
+        h("p", {}, h("button", { class: "secondary", onclick: () => { state.pick = d; location.hash = "#/playground"; } }, "Open in playground"))),
+      h("div", { class: "panel" }, h("h2", {}, "Rules"), resultsTable(d.results),
+        h("h3", {}, "Patch"), d.patch && d.patch.length ? json(d.patch) : h("p", { class: "muted" }, "No mutation."))),
+    h("div", { class: "panel" }, h("h2", {}, "Object"), json(d.request.object ?? d.request.oldObject)));
+}
+
+function resultsTable(results) {
+  return h("table", { class: "results" }, h("tr", {}, h("th", {}, "rule"), h("th", {}, "result"), h("th", {}, "action"), h("th", {}, "message"), h("th", {}, "µs")),
+    (results || []).map((r) => h("tr", {}, h("td", {}, h("a", { href: `#/policies/${encodeURIComponent(r.policy + "/" + r.rule)}` }, `${r.policy}/${r.rule}`)),
+      h("td", {}, badge(r.result)), h("td", {}, badge(r.action, r.action)),
+      h("td", {}, (r.violations || []).map(([m, p]) => h("div", {}, m, p ? h("span", { class: "muted small mono" }, ` [${p}]`) : null)),
+        r.error ? h("div", { class: "err" }, r.error, r.location ? ` (${r.location})` : "") : null),
+      h("td", {}, r.us))));
+}
+
+const SAMPLE = `apiVersion: v1
+kind: Pod
+metadata:
+  name: web-server
+  namespace: default
+spec:
+  containers:
+  - name: web-server
+    image: 192.168.64.1:5000/nginx:latest
+`;
+
+function playgroundPage(main) {
+  const pick = state.pick;
+  state.pick = null;
+  const text = h("textarea", { id: "pg-text", spellcheck: "false" });
+  text.value = pick && pick.request ? JSON.stringify(pick.request.object ?? pick.request.oldObject, null, 2) : (state.playgroundText || SAMPLE);
+  const operation = h("select", { id: "pg-operation" }, ["CREATE", "UPDATE", "DELETE", "CONNECT"].map((o) => h("option", { value: o, selected: pick && pick.operation === o }, o)));
+  const namespace = h("input", { id: "pg-namespace", value: (pick && pick.namespace) || "default", placeholder: "namespace" });
+  const username = h("input", { id: "pg-user", value: (pick && pick.user) || "admit-console", placeholder: "user" });
+  const groups = h("input", { id: "pg-groups", value: pick ? (pick.groups || []).filter((g) => g !== "system:authenticated").join(",") : "", placeholder: "groups (comma-separated)" });
+  const out = h("div", { id: "pg-result" }, h("p", { class: "muted" }, "Evaluated against the loaded policies, as the webhook would; nothing reaches a cluster."));
+  const recent = h("select", { id: "pg-recent", onchange: async (e) => {
+    if (!e.target.value) return;
+    state.pick = await api(`/api/decisions/${e.target.value}`);
+    playgroundPage(main);
+  } }, h("option", { value: "" }, "pick a recent request…"),
+  state.decisions.slice(0, 50).map((d) => h("option", { value: d.id }, `${d.allowed ? "allowed" : "denied"} · ${what(d)} · ${when(d.time)}`)));
+  const run = async () => {
+    state.playgroundText = text.value;
+    out.replaceChildren(h("p", { class: "muted" }, "Evaluating…"));
+    try {
+      const body = { text: text.value, operation: operation.value, namespace: namespace.value, username: username.value, groups: groups.value };
+      const answer = await api("/api/playground", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      out.replaceChildren(...answer.decisions.map((d) => h("div", { class: "panel pg-decision" },
+        h("h2", {}, verdict(d), " ", what(d), h("span", { class: "muted small" }, ` ${d.eval_us} µs`)),
+        d.message ? h("pre", { class: "err" }, d.message) : null,
+        (d.warnings || []).map((w) => h("div", { class: "warn" }, "warning: " + w)),
+        resultsTable(d.results), h("h3", {}, "Patch"), d.patch.length ? json(d.patch) : h("p", { class: "muted" }, "No mutation."))));
+    } catch (err) {
+      out.replaceChildren(h("pre", { class: "err" }, err.message));
+    }
+  };
+  main.replaceChildren(h("h1", {}, "Playground"),
+    h("div", { class: "grid2" },
+      h("div", { class: "panel" }, h("div", { class: "filters" }, recent), text,
+        h("div", { class: "filters" }, operation, namespace, username, groups, h("button", { id: "pg-run", onclick: run }, "Evaluate"))),
+      out));
+}
+
+// ---- metrics (hand-drawn SVG) ----------------------------------------------------------
+const SVG = "http://www.w3.org/2000/svg";
+function s(tag, attrs, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, v);
+  for (const c of children) el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  return el;
+}
+
+function lineChart(title, points, key, format, color) {
+  const W = 560, H = 180, L = 50, B = 22, T = 10;
+  const values = points.map((p) => p[key]).filter((v) => v !== null && v !== undefined);
+  const max = Math.max(...values, key === "deny_ratio" ? 1 : 0.000001);
+  const x = (i) => L + (points.length > 1 ? (i * (W - L - 10)) / (points.length - 1) : 0);
+  const y = (v) => T + (H - T - B) * (1 - v / max);
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": title });
+  for (const f of [0, 0.5, 1]) {
+    svg.append(s("line", { x1: L, x2: W - 10, y1: y(max * f), y2: y(max * f), stroke: "#e2e5eb" }));
+    svg.append(s("text", { x: L - 6, y: y(max * f) + 4, "text-anchor": "end" }, format(max * f)));
+  }
+  let d = "";
+  points.forEach((p, i) => { if (p[key] !== null && p[key] !== undefined) d += `${d ? "L" : "M"}${x(i).toFixed(1)},${y(p[key]).toFixed(1)}`; });
+  if (d) svg.append(s("path", { d, fill: "none", stroke: color, "stroke-width": 2 }));
+  if (points.length) svg.append(s("text", { x: L, y: H - 4 }, new Date(points[0].time * 1000).toLocaleTimeString()));
+  const last = values.length ? format(values[values.length - 1]) : "–";
+  return h("div", { class: "panel chart" }, h("h2", {}, title, " ", h("span", { class: "muted small" }, `now ${last}`)), svg);
+}
+
+function barChart(rules) {
+  const W = 560, row = 22, L = 230;
+  const H = Math.max(row * rules.length + 10, 40);
+  const max = Math.max(...rules.map((r) => r.mean_us), 0.001);
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": "slowest rules" });
+  rules.forEach((r, i) => {
+    const w = ((W - L - 90) * r.mean_us) / max;
+    svg.append(s("text", { x: L - 8, y: i * row + 16, "text-anchor": "end" }, r.rule));
+    svg.append(s("rect", { x: L, y: i * row + 5, width: Math.max(w, 1), height: row - 8, fill: "#2f5fd0", rx: 2 }));
+    svg.append(s("text", { x: L + w + 6, y: i * row + 16 }, `${r.mean_us.toFixed(1)} µs (p99 ${r.p99_us.toFixed(0)})`));
+  });
+  if (!rules.length) svg.append(s("text", { x: 10, y: 24 }, "No rule has run yet."));
+  return h("div", { class: "panel chart" }, h("h2", {}, "Slowest rules (mean time per call)"), svg);
+}
+
+async function metricsPage(main) {
+  const draw = async () => {
+    if (!location.hash.startsWith("#/metrics")) return;
+    const m = await api("/api/metrics");
+    const ms = (v) => `${v.toFixed(2)} ms`;
+    main.replaceChildren(h("h1", {}, "Metrics ", h("span", { class: "muted small" }, `${m.totals.answered} admission requests, ${m.totals.denied} denied, all workers`)),
+      h("div", { class: "charts" },
+        lineChart("Request rate", m.points, "rate", (v) => `${v.toFixed(1)}/s`, "#2f5fd0"),
+        lineChart("Deny ratio", m.points, "deny_ratio", (v) => `${(v * 100).toFixed(0)}%`, "#c63d2f"),
+        lineChart("Latency p50", m.points, "p50_ms", ms, "#1f8a4c"),
+        lineChart("Latency p99", m.points, "p99_ms", ms, "#b7791f"),
+        barChart(m.slowest_rules)));
+  };
+  await draw();
+  state.metricsTimer = setInterval(() => draw().catch(() => {}), 3000);
+}
+
+// ---- routing ---------------------------------------------------------------------------
+async function route() {
+  clearInterval(state.metricsTimer);
+  const main = document.getElementById("main");
+  const [, page = "", arg] = location.hash.split("/");
+  for (const a of document.querySelectorAll("nav a")) a.classList.toggle("active", a.dataset.page === (page || "home"));
+  try {
+    if (page === "policies") await policiesPage(main, arg && decodeURIComponent(arg));
+    else if (page === "status") await statusPage(main);
+    else if (page === "decisions" && arg) await decisionPage(main, arg);
+    else if (page === "decisions") decisionsPage(main);
+    else if (page === "playground") playgroundPage(main);
+    else if (page === "metrics") await metricsPage(main);
+    else await home(main);
+  } catch (err) {
+    main.replaceChildren(h("p", { class: "err" }, `Could not load this page: ${err.message}`));
+  }
+}
+
+async function start() {
+  try {
+    const recent = await api("/api/decisions");
+    state.decisions = recent.decisions.slice().reverse();
+  } catch (err) { /* the stream fills it */ }
+  connect();
+  window.addEventListener("hashchange", route);
+  await route();
+}
+start();
