@@ -9,7 +9,6 @@ JSON answer, and a rule's failure is a decision, never a 500.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from time import perf_counter
@@ -45,8 +44,9 @@ class ClientGone(Exception):
     """The client disconnected before sending its whole request."""
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int, timeout: float) -> bytes:
-    """The request body, refusing more than `limit` bytes or a client slower than `timeout`."""
+async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    """The request body, refusing more than `limit` bytes (a slow client is cut off by the
+    protocol's request deadline)."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
@@ -61,28 +61,19 @@ async def read_body(scope: Scope, receive: Receive, limit: int, timeout: float) 
                 )
     chunks: list[bytes] = []
     size = 0
-    try:
-        async with asyncio.timeout(timeout):
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    raise ClientGone
-                chunk = message.get("body", b"")
-                size += len(chunk)
-                if size > limit:
-                    raise HTTPError(
-                        f"the body exceeds the {limit}-byte limit",
-                        status=413,
-                        code="body_too_large",
-                    )
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    break
-    except TimeoutError:
-        raise HTTPError(
-            f"the body did not arrive within {timeout:g}s", status=408, code="request_timeout"
-        ) from None
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientGone
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise HTTPError(
+                f"the body exceeds the {limit}-byte limit", status=413, code="body_too_large"
+            )
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def timeout_decision(policy_set: PolicySet, request: Request, seconds: float) -> Decision:
@@ -112,7 +103,6 @@ class AdmitApp:
         policies: PolicySource,
         *,
         max_body: int = 4 * 1024 * 1024,
-        body_timeout: float = 10.0,
         rule_timeout: float = 2.0,
         metrics: Metrics | None = None,
         decision_log: DecisionLog | None = None,
@@ -124,7 +114,6 @@ class AdmitApp:
         self.cluster = cluster
         self._cluster_view = cluster.cluster if cluster is not None else EMPTY_CLUSTER
         self.max_body = max_body
-        self.body_timeout = body_timeout
         self.deadline = Deadline(rule_timeout) if rule_timeout > 0 else None
         self.metrics = metrics
         self.decision_log = decision_log
@@ -170,13 +159,13 @@ class AdmitApp:
         phase = _PHASES.get(path)
         if phase is not None:
             _allow(method, "POST")
-            body = await read_body(scope, receive, self.max_body, self.body_timeout)
+            body = await read_body(scope, receive, self.max_body)
             return self.admit(body, path, phase)
         if path.startswith("/v1/data"):
             _allow(method, "GET", "POST")
             body = b""
             if method == "POST":
-                body = await read_body(scope, receive, self.max_body, self.body_timeout)
+                body = await read_body(scope, receive, self.max_body)
             policy_set, query_string = self.policies.current(), scope.get("query_string", b"")
             return self.guarded(
                 lambda: data_api.answer(policy_set, path, method, body, query_string)

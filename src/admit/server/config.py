@@ -23,8 +23,7 @@ class ServerConfig:
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     rule_timeout: float = 2.0
     max_body: int = 4 * MiB
-    body_timeout: float = 10.0
-    header_timeout: float = 10.0
+    client_timeout: float = 10.0
     keepalive_timeout: float = 120.0
     drain_timeout: float = 25.0
     decision_log: str | None = "-"

@@ -20,7 +20,7 @@ from admit.server.decision_log import DecisionLog
 from admit.server.feed import FLUSH_EVERY, FeedPublisher
 from admit.server.metrics import Metrics
 from admit.server.policies import ClusterSource, PolicySource, WatchedSource
-from admit.server.protocol import with_header_timeout
+from admit.server.protocol import with_request_timeout
 from admit.server.tls import ReloadingContext
 
 log = logging.getLogger("admit.worker")
@@ -67,7 +67,6 @@ def run_worker(
     app = AdmitApp(
         policies,
         max_body=config.max_body,
-        body_timeout=config.body_timeout,
         rule_timeout=config.rule_timeout,
         metrics=metrics,
         decision_log=decision_log,
@@ -78,7 +77,7 @@ def run_worker(
     uv = uvicorn.Config(
         app,
         loop="uvloop",
-        http=with_header_timeout(config.header_timeout),
+        http=with_request_timeout(config.client_timeout),
         lifespan="off",
         access_log=False,
         log_config=None,
