@@ -93,3 +93,15 @@ def test_health_and_readiness(seed_server):
     assert ready["ready"] is True
     assert len(ready["bundle"]["digest"]) == 64
     assert ready["bundle"]["rules"] == 2
+
+
+def test_oversized_headers_get_431_and_the_server_keeps_serving(seed_server):
+    sock = _tls_socket(seed_server)
+    sock.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 70000 + b"\r\n\r\n")
+    answer = b""
+    with contextlib.suppress(ConnectionResetError, ssl.SSLError):
+        while chunk := sock.recv(65536):
+            answer += chunk
+    sock.close()
+    assert answer.startswith(b"HTTP/1.1 431")
+    assert seed_server.client().post("/validate", GOOD).status == 200

@@ -28,9 +28,21 @@ _TIMEOUT_RESPONSE = (
 )
 
 
+_TOO_LARGE_BODY = b'{"code":"headers_too_large","message":"the request headers exceed 64 KiB"}'
+_TOO_LARGE_RESPONSE = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
+    b"content-length: "
+    + str(len(_TOO_LARGE_BODY)).encode()
+    + b"\r\nconnection: close\r\n\r\n"
+    + _TOO_LARGE_BODY
+)
+MAX_HEADER_BYTES = 64 * 1024  # kube-apiserver sends six short headers
+
+
 class RequestDeadlineProtocol(HttpToolsProtocol):
     timeout: float = 10.0
     _deadline: asyncio.TimerHandle | None = None
+    _header_bytes: int = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -38,8 +50,18 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._header_bytes = 0
         if self._deadline is None:
             self._start()
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_bytes += len(name) + len(value)
+        if self._header_bytes > MAX_HEADER_BYTES:  # httptools alone accepts any size
+            if not self.transport.is_closing():
+                self.transport.write(_TOO_LARGE_RESPONSE)
+                self.transport.close()
+            return
+        super().on_header(name, value)
 
     def on_message_complete(self) -> None:
         self._stop()

@@ -84,6 +84,7 @@ def run_worker(
         server_header=False,
         date_header=False,
         timeout_keep_alive=int(config.keepalive_timeout),
+        limit_concurrency=1024,  # past it uvicorn answers 503 rather than queueing without bound
         timeout_graceful_shutdown=int(config.drain_timeout),
     )
     uv.load()
