@@ -1,48 +1,50 @@
 """A per-request time budget for rules, enforced with SIGALRM in the worker's main thread.
 
-The event loop and the rules run in the main thread, so an interval timer can raise
+The event loop and the rules run in the main thread, so a signal handler can raise
 `RuleTimeout` inside a rule that overruns: the engine records that rule's error and the request
-is still answered, as its `on_error` says. Until evaluation ends the timer keeps firing every
-10 ms, so later rules get no fresh budget. A rule stuck in C code never sees the signal; the
-supervisor's heartbeat check replaces such a worker.
+is still answered, as its `on_error` says. One interval timer ticks every `tick` seconds for the
+life of the worker; arming and disarming only set two attributes (an `setitimer` pair per
+request cost more than the rest of the deadline). Once the budget is spent, every later tick
+interrupts whatever rule runs, so later rules get no fresh budget. A rule stuck in C code never
+sees the signal; the supervisor's heartbeat check replaces such a worker.
 """
 
 from __future__ import annotations
 
 import signal
+from time import monotonic
 from types import FrameType
 
 from admit.core.errors import RuleTimeout
 
-_REPEAT = 0.01
-
 
 class Deadline:
-    """Arm before evaluating, disarm after; only one evaluation runs at a time per process."""
+    """Arm before evaluating, disarm after; one evaluation runs at a time per process."""
 
-    __slots__ = ("active", "seconds")
+    __slots__ = ("active", "seconds", "started", "tick")
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+        self.tick = min(0.05, seconds / 4)  # how late past the budget a rule may be stopped
         self.active = False
+        self.started = 0.0
 
     def install(self) -> None:
         signal.signal(signal.SIGALRM, self._fire)
+        signal.setitimer(signal.ITIMER_REAL, self.tick, self.tick)
 
     def arm(self) -> None:
+        self.started = monotonic()
         self.active = True
-        signal.setitimer(signal.ITIMER_REAL, self.seconds)
 
     def disarm(self) -> None:
-        while True:  # a pending alarm may still raise before `active` is cleared
+        while True:  # a tick may still raise before `active` is cleared
             try:
                 self.active = False
-                signal.setitimer(signal.ITIMER_REAL, 0)
                 return
             except RuleTimeout:
                 continue
 
     def _fire(self, signum: int, frame: FrameType | None) -> None:
-        if self.active:
-            signal.setitimer(signal.ITIMER_REAL, _REPEAT)
+        if self.active and monotonic() - self.started >= self.seconds:
             raise RuleTimeout(f"exceeded the {self.seconds:g}s rule timeout")
