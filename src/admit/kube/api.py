@@ -18,12 +18,9 @@ class ClusterAccessError(AdmitError):
     exit_code = 2
 
 
-def connect(
-    kubeconfig: str | os.PathLike[str] | None = None, *, timeout: float = 30
-) -> httpx.AsyncClient:
-    """An authenticated client for the cluster in `kubeconfig`, or else in-cluster config, or
-    else `$KUBECONFIG` / `~/.kube/config`."""
-    from lightkube.config.client_adapter import AsyncClient, ConnectionParams
+def _config(kubeconfig: str | os.PathLike[str] | None) -> Any:
+    """The current context of `kubeconfig`, else in-cluster config, else `$KUBECONFIG` or
+    `~/.kube/config`; `ClusterAccessError` when there is none."""
     from lightkube.config.kubeconfig import KubeConfig
     from lightkube.core.exceptions import ConfigError
 
@@ -34,23 +31,22 @@ def connect(
         raise ClusterAccessError(f"cannot configure access to the cluster: {exc}") from None
     if single is None:
         raise ClusterAccessError("the kubeconfig has no current context")
+    return single
+
+
+def connect(
+    kubeconfig: str | os.PathLike[str] | None = None, *, timeout: float = 30
+) -> httpx.AsyncClient:
+    """An authenticated client for the cluster (see `_config` for where it is looked up)."""
+    from lightkube.config.client_adapter import AsyncClient, ConnectionParams
+
     params: Any = ConnectionParams(timeout=httpx.Timeout(timeout, read=None))
-    return AsyncClient(single, params)
+    return AsyncClient(_config(kubeconfig), params)
 
 
 def check_access(kubeconfig: str | os.PathLike[str] | None = None) -> str:
     """The API server URL the configuration points at; `ClusterAccessError` when there is none."""
-    from lightkube.config.kubeconfig import KubeConfig
-    from lightkube.core.exceptions import ConfigError
-
-    try:
-        config = KubeConfig.from_file(kubeconfig) if kubeconfig else KubeConfig.from_env()
-        single = config.get()
-    except (ConfigError, OSError) as exc:
-        raise ClusterAccessError(f"cannot configure access to the cluster: {exc}") from None
-    if single is None:
-        raise ClusterAccessError("the kubeconfig has no current context")
-    return str(single.cluster.server)
+    return str(_config(kubeconfig).cluster.server)
 
 
 def collection_path(group: str, version: str, plural: str, namespace: str | None = None) -> str:

@@ -16,25 +16,27 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-_TIMEOUT_BODY = (
-    b'{"code":"request_timeout","message":"the request did not arrive within the client timeout"}'
-)
-_TIMEOUT_RESPONSE = (
-    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-    b"content-length: "
-    + str(len(_TIMEOUT_BODY)).encode()
-    + b"\r\nconnection: close\r\n\r\n"
-    + _TIMEOUT_BODY
-)
+
+def _response(status: bytes, code: str, message: str) -> bytes:
+    """A complete HTTP/1.1 JSON error response that closes the connection."""
+    body = b'{"code":"%s","message":"%s"}' % (code.encode(), message.encode())
+    return (
+        b"HTTP/1.1 "
+        + status
+        + b"\r\ncontent-type: application/json\r\ncontent-length: "
+        + str(len(body)).encode()
+        + b"\r\nconnection: close\r\n\r\n"
+        + body
+    )
 
 
-_TOO_LARGE_BODY = b'{"code":"headers_too_large","message":"the request headers exceed 64 KiB"}'
-_TOO_LARGE_RESPONSE = (
-    b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: application/json\r\n"
-    b"content-length: "
-    + str(len(_TOO_LARGE_BODY)).encode()
-    + b"\r\nconnection: close\r\n\r\n"
-    + _TOO_LARGE_BODY
+_TIMEOUT_RESPONSE = _response(
+    b"408 Request Timeout",
+    "request_timeout",
+    "the request did not arrive within the client timeout",
+)
+_TOO_LARGE_RESPONSE = _response(
+    b"431 Request Header Fields Too Large", "headers_too_large", "the request headers exceed 64 KiB"
 )
 MAX_HEADER_BYTES = 64 * 1024  # kube-apiserver sends six short headers
 
