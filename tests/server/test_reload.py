@@ -26,17 +26,33 @@ def allowed(server):
     return once(server.port, server.tls, "POST", "/validate", REVIEW).json()["response"]["allowed"]
 
 
+def serving(server):
+    """The bundle digests the live workers serve, from admit_bundle_info."""
+    text = once(server.port, server.tls, "GET", "/metrics").body.decode()
+    return {
+        line.split('"')[1] for line in text.splitlines() if line.startswith("admit_bundle_info{")
+    }
+
+
 def test_a_swap_goes_live_in_every_worker_and_a_broken_one_never_does(tmp_path, tls):
     volume = ConfigMapVolume(tmp_path / "bundle")
     volume.publish({"tags.py": TAG_RULE.format(tag=":latest")})
     server = start_server(volume.root, tmp_path, workers=2, tls=tls)
     try:
         assert allowed(server) is True
+        time.sleep(1.2)
+        serving_before = serving(server)
         volume.publish({"tags.py": TAG_RULE.format(tag=":1.21.1")})
         swapped = time.monotonic()
-        while any(allowed(server) for _ in range(6)):  # fresh connections reach both workers
+        while allowed(server):
             assert time.monotonic() - swapped < 1.5
-        assert time.monotonic() - swapped < 1.5
+        # every live worker reports the bundle it serves in /metrics (published each second)
+        new = set()
+        while len(new) != 1 or new == serving_before:
+            assert time.monotonic() - swapped < 5, new
+            time.sleep(0.1)
+            new = serving(server)
+        assert not any(allowed(server) for _ in range(6))
 
         volume.publish({"tags.py": "import admit\n\n@admit.validate('Pod')\ndef x(:\n"})
         deadline = time.monotonic() + 5
