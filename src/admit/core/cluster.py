@@ -66,6 +66,15 @@ class Cluster:
                 return View(obj)
         return None
 
+    def namespace_labels(self, namespace: str) -> dict[str, str] | None:
+        """The labels of a cached Namespace, or None when it is not cached."""
+        objects = self._store.get(("", "Namespace"))
+        obj = objects.get(("", namespace)) if objects else None
+        if obj is None:
+            return None
+        labels: dict[str, str] = (obj.get("metadata") or {}).get("labels") or {}
+        return labels
+
     def __len__(self) -> int:
         return sum(len(objects) for objects in self._store.values())
 

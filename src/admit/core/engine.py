@@ -26,6 +26,7 @@ from admit.core.workloads import POD_TEMPLATES, TEMPLATE_PREFIX, plural, templat
 
 Phase = Literal["all", "mutate", "validate"]
 _CACHE_LIMIT = 4096
+NAMESPACES = KindPattern("", "v1", "Namespace")
 _ADMIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
@@ -67,9 +68,10 @@ class PolicySet:
             r.path: r for r in self.rules if r.type == "decision" and r.path
         }
         self._index: dict[tuple[str, str, str, str, str], tuple[Binding, ...]] = {}
-        self.reads: tuple[KindPattern, ...] = tuple(
-            dict.fromkeys(kind for rule in self.rules for kind in rule.reads)
-        )
+        reads = [kind for rule in self.rules for kind in rule.reads]
+        if any(r.match is not None and r.match.namespace_selector for r in self.rules):
+            reads.append(NAMESPACES)  # the webhook learns namespace labels from the cache
+        self.reads: tuple[KindPattern, ...] = tuple(dict.fromkeys(reads))
 
     def bindings_for(self, request: Request) -> tuple[Binding, ...]:
         """The rules that apply to the request's kind, mutations first, in bundle order."""

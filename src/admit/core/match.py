@@ -66,6 +66,10 @@ class KindPattern:
 
     def __str__(self) -> str:
         parts = [p for p in (self.group, self.version) if p != "*"]
+        if self.group == "" and self.version != "*":
+            parts = [self.version]  # the core group: `v1/Namespace`
+        elif self.group == "":
+            parts = ["core"]
         text = "/".join([*parts, self.kind])
         return f"{text}/{self.subresource}" if self.subresource else text
 
