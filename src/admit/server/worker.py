@@ -100,7 +100,7 @@ def run_worker(
         chores = [
             asyncio.ensure_future(_every(0.25, beat)),
             asyncio.ensure_future(_every(config.tls_poll_interval, tls.poll)),
-            asyncio.ensure_future(decision_log.drain()),
+            asyncio.ensure_future(_every(0.2, decision_log.flush)),
             asyncio.ensure_future(_every(1.0, publish_metrics)),
         ]
         if feed is not None:
