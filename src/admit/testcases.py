@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter_ns
@@ -187,22 +187,13 @@ def evaluate_case(policy_set: PolicySet, case: Case, obj: dict[str, Any]) -> Dec
         old_object=old,
         user={"username": case.user, "groups": [*case.groups, "system:authenticated"]},
     )
-    namespace = raw.get("namespace", "")
-    labels = case.namespace_labels
-    if labels is None:
-        labels = _namespace_labels(objects).get(namespace)
-    request = Request(
-        raw, data=policy_set.data, namespace_labels=labels, cluster=Cluster.of(objects)
+    request = Request(  # without labels in the case, a Namespace among the objects gives them
+        raw,
+        data=policy_set.data,
+        namespace_labels=case.namespace_labels,
+        cluster=Cluster.of(objects),
     )
     return evaluate(policy_set, request)
-
-
-def _namespace_labels(objects: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, str]]:
-    return {
-        (o.get("metadata") or {}).get("name", ""): (o.get("metadata") or {}).get("labels") or {}
-        for o in objects
-        if o.get("kind") == "Namespace" and o.get("apiVersion") == "v1"
-    }
 
 
 def _resource(obj: Mapping[str, Any]) -> str:

@@ -152,17 +152,22 @@ def test_python_dash_m_admit_reads_stdin():
 def test_a_referential_rule_works_offline_from_the_given_manifests(capsys, tmp_path):
     from tests.core.test_cluster import INGRESS_A, INGRESS_B
 
-    bundle = write_bundle(tmp_path / "b", {"hosts.py": (
-        "import admit\n\n"
-        "@admit.validate('Ingress', reads=['networking.k8s.io/v1/Ingress'])\n"
-        "def unique_host(request):\n"
-        "    mine = {r.host for r in request.object.spec.rules}\n"
-        "    for other in request.cluster.list('Ingress'):\n"
-        "        if other.metadata.name != request.name:\n"
-        "            for r in other.spec.rules:\n"
-        "                if r.host in mine:\n"
-        "                    yield f'host {r.host} is already used by {other.metadata.namespace}/{other.metadata.name}'\n"
-    )})  # fmt: skip
+    bundle = write_bundle(
+        tmp_path / "b",
+        {
+            "hosts.py": (
+                "import admit\n\n"
+                "@admit.validate('Ingress', reads=['networking.k8s.io/v1/Ingress'])\n"
+                "def unique_host(request):\n"
+                "    mine = {r.host for r in request.object.spec.rules}\n"
+                "    for other in request.cluster.list('Ingress'):\n"
+                "        if other.metadata.name != request.name:\n"
+                "            for r in other.spec.rules:\n"
+                "                if r.host in mine:\n"
+                "                    yield f'host {r.host} is already used by {other.metadata.namespace}/{other.metadata.name}'\n"
+            )
+        },
+    )
     manifests = tmp_path / "ingresses.yaml"
     manifests.write_text(yaml.safe_dump_all([INGRESS_A, INGRESS_B]))
     code, out, _ = run(capsys, "check", bundle, manifests, "-o", "json")
@@ -172,3 +177,28 @@ def test_a_referential_rule_works_offline_from_the_given_manifests(capsys, tmp_p
         "host api.example.com is already used by default/web",
         "host api.example.com is already used by team-a/api",
     ]
+
+
+def test_namespace_selectors_offline_read_namespace_manifests(capsys, tmp_path):
+    bundle = write_bundle(
+        tmp_path / "b",
+        {
+            "p.py": (
+                "import admit\n\n"
+                "@admit.validate(match=admit.Match.of('Pod', namespace_selector={'matchLabels': {'env': 'prod'}}))\n"
+                "def prod(request):\n"
+                "    return 'not in prod'\n"
+            )
+        },
+    )
+    f = tmp_path / "all.yaml"
+    f.write_text(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: shop, labels: {env: prod}}\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: shop}\n"
+        "spec: {containers: [{name: c, image: x}]}\n---\n"
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: b, namespace: dev}\n"
+        "spec: {containers: [{name: c, image: x}]}\n"
+    )
+    code, out, _ = run(capsys, "check", bundle, f, "-o", "json")
+    results = {r["resource"]["name"]: r["result"] for r in json.loads(out)["results"]}
+    assert (code, results) == (1, {"a": "fail", "b": "skip"})

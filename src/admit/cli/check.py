@@ -29,12 +29,7 @@ def check_manifests(
     user: Mapping[str, Any] | None = None,
 ) -> list[Checked]:
     """Evaluate each manifest as the AdmissionRequest kube-apiserver would send for it."""
-    namespace_labels = {
-        (m.obj.get("metadata") or {}).get("name"): (m.obj.get("metadata") or {}).get("labels") or {}
-        for m in manifests
-        if m.obj.get("kind") == "Namespace" and m.obj.get("apiVersion") == "v1"
-    }
-    cluster = Cluster.of(m.obj for m in manifests)
+    cluster = Cluster.of(m.obj for m in manifests)  # Namespaces among them give their labels
     checked = []
     for m in manifests:
         deleting = operation == "DELETE"
@@ -46,9 +41,7 @@ def check_manifests(
             user=user,
         )
         ns = raw.get("namespace", "")
-        request = Request(
-            raw, data=policy_set.data, namespace_labels=namespace_labels.get(ns), cluster=cluster
-        )
+        request = Request(raw, data=policy_set.data, cluster=cluster)
         checked.append(Checked(m, evaluate(policy_set, request), ns))
     return checked
 

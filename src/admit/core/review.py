@@ -110,6 +110,8 @@ class Request:
         self.raw_old_object: Any = raw.get("oldObject")
         self.data = data
         self.cluster = cluster
+        if namespace_labels is None and cluster is not EMPTY_CLUSTER:
+            namespace_labels = cluster.namespace_labels(self.namespace)
         self.namespace_labels = namespace_labels
         self.prefix = ""
         self._containers: tuple[Container, ...] | None = None

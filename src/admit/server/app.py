@@ -187,12 +187,7 @@ class AdmitApp:
         policy_set = self.policies.current()
         if policy_set is None:
             raise HTTPError("no policy bundle is loaded yet", status=503, code="not_ready")
-        cluster = self._cluster_view
-        request = Request(
-            raw,
-            cluster=cluster,
-            namespace_labels=cluster.namespace_labels(raw.get("namespace") or ""),
-        )
+        request = Request(raw, cluster=self._cluster_view)
         decision = self.judge(policy_set, request, phase)
         response = admission.response_for(raw["uid"], decision, mutating=phase == "mutate")
         payload = admission.encode_review(api_version, response)
