@@ -2,17 +2,16 @@
 
 import http.client
 import os
-import shutil
 import signal
 import ssl
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
 from admit.kube.certs import fingerprint, make_ca, make_serving_cert, write_pair
+from tests.configmap import ConfigMapVolume
 from tests.helpers import SEED, write_bundle
 from tests.server.harness import TLS, Client, once, start_server
 
@@ -138,28 +137,13 @@ def test_a_killed_worker_is_restarted(tmp_path, tls):
         server.stop()
 
 
-def _k8s_secret_mount(root: Path, cert: bytes, key: bytes, version: str) -> None:
-    """Lay out files as the kubelet does: a timestamped dir, `..data` -> it, files -> `..data/`."""
-    target = root / f"..{version}"
-    target.mkdir()
-    (target / "tls.crt").write_bytes(cert)
-    (target / "tls.key").write_bytes(key)
-    tmp_link = root / "..data_tmp"
-    tmp_link.symlink_to(target.name)
-    os.replace(tmp_link, root / "..data")
-    for name in ("tls.crt", "tls.key"):
-        if not (root / name).is_symlink():
-            (root / name).symlink_to(f"..data/{name}")
-
-
 def test_rotated_certificates_are_served_without_restart_or_failed_handshake(tmp_path):
     ca = make_ca()
     ca_path, _ = write_pair(ca, tmp_path, "ca")
-    mount = tmp_path / "secret"
-    mount.mkdir()
+    mount = ConfigMapVolume(tmp_path / "secret")  # Secret volumes are laid out the same way
     first = make_serving_cert(ca, ["127.0.0.1"])
-    _k8s_secret_mount(mount, first.cert_pem, first.key_pem, "2026_01")
-    tls = TLS(ca_path, mount / "tls.crt", mount / "tls.key")
+    mount.publish({"tls.crt": first.cert_pem.decode(), "tls.key": first.key_pem.decode()})
+    tls = TLS(ca_path, mount.root / "tls.crt", mount.root / "tls.key")
     server = start_server(SEED, tmp_path, tls=tls)
     failures, seen = [], set()
     stop = threading.Event()
@@ -179,8 +163,7 @@ def test_rotated_certificates_are_served_without_restart_or_failed_handshake(tmp
         thread.start()
         time.sleep(0.5)
         second = make_serving_cert(ca, ["127.0.0.1"])
-        _k8s_secret_mount(mount, second.cert_pem, second.key_pem, "2026_02")
-        shutil.rmtree(mount / "..2026_01")
+        mount.publish({"tls.crt": second.cert_pem.decode(), "tls.key": second.key_pem.decode()})
         deadline = time.monotonic() + 5
         while fingerprint(second.cert_pem) not in seen and time.monotonic() < deadline:
             time.sleep(0.1)
