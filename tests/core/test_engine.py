@@ -303,3 +303,27 @@ def test_a_decision_that_raises_is_an_evaluation_error():
     ps = policy_set(allow)
     with pytest.raises(admit.EvaluationError, match="KeyError"):
         admit.query(ps, "httpapi/authz/allow", {})
+
+
+@admit.validate("Pod/exec", operations=["CONNECT"])
+def no_exec(request):
+    return f"no exec into {request.name}"
+
+
+@admit.validate("Pod", operations="*")
+def any_pod_write(request):
+    return "pod write"
+
+
+def test_subresources_are_matched_only_when_named():
+    from tests.helpers import recorded_review
+
+    exec_request = recorded_review("37-pod-exec-connect--01")["body"]["request"]
+    status_update = recorded_review("11-deployment-create-web--04-validate-UPDATE")["body"][
+        "request"
+    ]
+    ps = policy_set(no_exec, any_pod_write)
+    decision = admit.evaluate(ps, admit.Request(exec_request))
+    assert [r.rule for r in decision.results] == ["no_exec"]  # kind PodExecOptions, pods/exec
+    assert decision.denials == ("no exec into complex",)
+    assert admit.evaluate(ps, admit.Request(status_update)).results == ()

@@ -23,7 +23,7 @@ from admit.core.patch import MutableObject, copy_json, make_patch
 from admit.core.review import Request, with_object
 from admit.core.rules import Rule
 from admit.core.views import View
-from admit.core.workloads import POD_TEMPLATES, TEMPLATE_PREFIX, plural, template_of
+from admit.core.workloads import POD_TEMPLATES, TEMPLATE_PREFIX, template_of
 
 Phase = Literal["all", "mutate", "validate"]
 _CACHE_LIMIT = 4096
@@ -106,17 +106,7 @@ class PolicySet:
             if rule.match is None:
                 continue
             for pattern in rule.match.kinds:
-                if subresource:
-                    hit = (
-                        bool(pattern.subresource)
-                        and _glob(pattern.subresource, subresource)
-                        and (
-                            pattern.covers(group, version, kind) or plural(pattern.kind) == resource
-                        )
-                    )
-                else:
-                    hit = not pattern.subresource and pattern.covers(group, version, kind)
-                if hit:
+                if pattern.selects(group, version, kind, subresource, resource):
                     bound.append(Binding(rule))
                     break
                 if (
@@ -132,12 +122,6 @@ class PolicySet:
 
     def __repr__(self) -> str:
         return f"PolicySet({len(self.rules)} rules, digest={self.digest[:12]!r})"
-
-
-def _glob(pattern: str, value: str) -> bool:
-    from fnmatch import fnmatchcase
-
-    return pattern == value or fnmatchcase(value, pattern)
 
 
 def evaluate(policy_set: PolicySet, request: Request, *, phase: Phase = "all") -> Decision:

@@ -13,6 +13,7 @@ from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from admit.core.errors import DefinitionError
+from admit.core.workloads import plural
 
 if TYPE_CHECKING:
     from admit.core.review import Request
@@ -62,6 +63,20 @@ class KindPattern:
             (self.kind == kind or fnmatchcase(kind, self.kind))
             and (self.group == "*" or fnmatchcase(group, self.group))
             and (self.version == "*" or fnmatchcase(version, self.version))
+        )
+
+    def selects(
+        self, group: str, version: str, kind: str, subresource: str = "", resource: str = ""
+    ) -> bool:
+        """Whether a request for this kind (and subresource of `resource`) is one this pattern
+        names: `Pod` is the main resource only; `Pod/exec` matches `pods/exec` whatever kind
+        the subresource carries (PodExecOptions)."""
+        if not subresource:
+            return not self.subresource and self.covers(group, version, kind)
+        return (
+            bool(self.subresource)
+            and _any_glob((self.subresource,), subresource)
+            and (self.covers(group, version, kind) or plural(self.kind) == resource)
         )
 
     def __str__(self) -> str:
