@@ -68,7 +68,6 @@ def main() -> None:
     args = parser.parse_args()
     worker_module.AdmitApp = _CeilingApp  # type: ignore[misc,assignment]
     config = ServerConfig(
-        bundle=Path("."),
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         host="127.0.0.1",

@@ -265,7 +265,6 @@ def serve(
     from admit.server.supervisor import Supervisor
 
     config = ServerConfig(
-        bundle=bundle,
         tls_cert=tls_cert,
         tls_key=tls_key,
         host=host,

@@ -15,7 +15,6 @@ MiB = 1024 * 1024
 class ServerConfig:
     """Everything `admit serve` needs; defaults are production defaults."""
 
-    bundle: Path | None
     tls_cert: Path
     tls_key: Path
     host: str = "0.0.0.0"
