@@ -48,6 +48,8 @@ class Load:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int
+    cpu_us: float = float("nan")  # the workers' CPU time per request (user + system)
 
 
 def free_port() -> int:
@@ -81,6 +83,16 @@ def rss_mib(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def wrk(port: int, connections: int, seconds: float, lua: Path, body: Path) -> Load:
@@ -117,7 +129,25 @@ def wrk(port: int, connections: int, seconds: float, lua: Path, body: Path) -> L
     )
     errors = int(non2xx.group(1)) if non2xx else 0
     errors += sum(int(x) for x in sockerr.groups()) if sockerr else 0
-    return Load(float(rps.group(1)) if rps else 0.0, latency("50"), latency("99"), errors)
+    done = re.search(r"(\d+) requests in", out)
+    return Load(
+        float(rps.group(1)) if rps else 0.0,
+        latency("50"),
+        latency("99"),
+        errors,
+        int(done.group(1)) if done else 0,
+    )
+
+
+def timed_load(
+    port: int, connections: int, seconds: float, lua: Path, body: Path, workers: list[int]
+) -> Load:
+    """A wrk run, with the workers' CPU time per request it answered."""
+    before = cpu_seconds(workers)
+    load = wrk(port, connections, seconds, lua, body)
+    if load.requests:
+        load.cpu_us = (cpu_seconds(workers) - before) / load.requests * 1e6
+    return load
 
 
 def measure(
@@ -135,8 +165,8 @@ def measure(
     try:
         wait_ready(port, ca)
         wrk(port, 64, 2, lua, body)  # warm-up, discarded
-        loads = {c: wrk(port, c, args.duration, lua, body) for c in (1, 64)}
         workers = children(process.pid)
+        loads = {c: timed_load(port, c, args.duration, lua, body, workers) for c in (1, 64)}
         rss = [rss_mib(p) for p in workers]
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -202,22 +232,28 @@ def main() -> None:
             tmp / "a.log",
         )
         rows.append((workers, ceiling, admit))
-    print("| workers | server | conns | req/s | p50 ms | p99 ms | errors | RSS/worker MiB |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(
+        "| workers | server | conns | req/s | p50 ms | p99 ms | errors | CPU µs/req "
+        "| RSS/worker MiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for workers, ceiling, admit in rows:
         for result in (ceiling, admit):
             for c, load in result["loads"].items():  # type: ignore[union-attr]
                 print(
                     f"| {workers} | {result['name']} | {c} | {load.rps:,.0f} | {load.p50_ms:.2f} | "
-                    f"{load.p99_ms:.2f} | {load.errors} | {result['rss']:.1f} |"
+                    f"{load.p99_ms:.2f} | {load.errors} | {load.cpu_us:.0f} | {result['rss']:.1f} |"
                 )
     print()
-    print("| workers | conns | admit/ceiling throughput | admit/ceiling p99 |")
-    print("|---|---|---|---|")
+    print("| workers | conns | admit/ceiling throughput | admit/ceiling p99 | admit/ceiling CPU |")
+    print("|---|---|---|---|---|")
     for workers, ceiling, admit in rows:
         for c in (1, 64):
             a, b = admit["loads"][c], ceiling["loads"][c]  # type: ignore[index]
-            print(f"| {workers} | {c} | {a.rps / b.rps:.0%} | {a.p99_ms / b.p99_ms:.2f}x |")
+            print(
+                f"| {workers} | {c} | {a.rps / b.rps:.0%} | {a.p99_ms / b.p99_ms:.2f}x "
+                f"| {a.cpu_us / b.cpu_us:.2f}x |"
+            )
 
 
 if __name__ == "__main__":

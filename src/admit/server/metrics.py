@@ -32,21 +32,37 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 log = logging.getLogger("admit.reload")
 REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 RULE_BUCKETS = (1e-5, 5e-5, 1e-4, 5e-4, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2)
+_RULE_BUCKETS_NS = tuple(int(b * 1e9) for b in RULE_BUCKETS)
 
 
-class _Histogram:
-    """Bucket counts (non-cumulative, +Inf last) and the sum, per label set."""
+class _Series:
+    """Per label set: [count, bucket counts (non-cumulative, +Inf last)..., sum] in one list, so
+    an observation costs one dict lookup and three increments."""
+
+    __slots__ = ("bounds", "series")
 
     def __init__(self, bounds: tuple[float, ...]) -> None:
         self.bounds = bounds
         self.series: dict[tuple[str, ...], list[float]] = {}
 
     def observe(self, labels: tuple[str, ...], value: float) -> None:
-        series = self.series.get(labels)
-        if series is None:
-            series = self.series[labels] = [0.0] * (len(self.bounds) + 2)
-        series[bisect_left(self.bounds, value)] += 1
+        series = self.series.get(labels) or self.start(labels)
+        series[0] += 1
+        series[bisect_left(self.bounds, value) + 1] += 1
         series[-1] += value
+
+    def start(self, labels: tuple[str, ...]) -> list[float]:
+        series = self.series[labels] = [0] * (len(self.bounds) + 3)
+        return series
+
+    def counts(self) -> dict[tuple[str, ...], float]:
+        return {labels: series[0] for labels, series in self.series.items()}
+
+    def histograms(self, scale: float = 1.0) -> dict[tuple[str, ...], list[float]]:
+        """Bucket counts, +Inf, then the sum (times `scale`) per label set."""
+        return {
+            labels: [*series[1:-1], series[-1] * scale] for labels, series in self.series.items()
+        }
 
 
 class Metrics:
@@ -54,22 +70,44 @@ class Metrics:
 
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         self.directory = Path(directory) if directory else None
-        self.requests: Counter[tuple[str, str]] = Counter()
-        self.latency = _Histogram(REQUEST_BUCKETS)
-        self.rule_results: Counter[tuple[str, str, str]] = Counter()
-        self.rule_latency = _Histogram(RULE_BUCKETS)
+        self._requests = _Series(REQUEST_BUCKETS)
+        self._rules = _Series(_RULE_BUCKETS_NS)  # by (policy, rule, result), in nanoseconds
         self.reloads: Counter[str] = Counter()
         self.bundle = ""
 
     def request(self, endpoint: str, result: str, seconds: float) -> None:
-        self.requests[endpoint, result] += 1
-        self.latency.observe((endpoint, result), seconds)
+        self._requests.observe((endpoint, result), seconds)
 
     def decision(self, decision: Decision) -> None:
+        rules = self._rules  # `_Series.observe` inlined: this runs for every rule result
+        found, bounds = rules.series, rules.bounds
         for r in decision.results:
-            self.rule_results[r.policy, r.rule, r.result] += 1
-            if r.result != "skip":
-                self.rule_latency.observe((r.policy, r.rule), r.duration_ns / 1e9)
+            key = (r.policy, r.rule, r.result)
+            series = found.get(key) or rules.start(key)
+            series[0] += 1
+            series[bisect_left(bounds, r.duration_ns) + 1] += 1
+            series[-1] += r.duration_ns
+
+    @property
+    def requests(self) -> dict[tuple[str, ...], float]:
+        """Requests answered by (endpoint, result)."""
+        return self._requests.counts()
+
+    @property
+    def rule_results(self) -> dict[tuple[str, ...], float]:
+        """Rule outcomes by (policy, rule, result)."""
+        return self._rules.counts()
+
+    def rule_latency(self) -> dict[tuple[str, ...], list[float]]:
+        """Time in each rule by (policy, rule): skipped rules did not run and are left out."""
+        merged: dict[tuple[str, ...], list[float]] = {}
+        for (policy, rule, result), series in self._rules.histograms(1e-9).items():
+            if result == "skip":
+                continue
+            into = merged.setdefault((policy, rule), [0.0] * len(series))
+            for i, value in enumerate(series):
+                into[i] += value
+        return merged
 
     def reloaded(self, event: Any) -> None:
         """Count a bundle reload (an event with `result`, `digest`, `problems`) and log it."""
@@ -87,9 +125,9 @@ class Metrics:
             "pid": os.getpid(),
             "bundle": self.bundle,
             "requests": [[*k, v] for k, v in self.requests.items()],
-            "latency": [[*k, v] for k, v in self.latency.series.items()],
+            "latency": [[*k, v] for k, v in self._requests.histograms().items()],
             "rule_results": [[*k, v] for k, v in self.rule_results.items()],
-            "rule_latency": [[*k, v] for k, v in self.rule_latency.series.items()],
+            "rule_latency": [[*k, v] for k, v in self.rule_latency().items()],
             "reloads": [[k, v] for k, v in self.reloads.items()],
         }
 
