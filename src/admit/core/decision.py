@@ -7,15 +7,16 @@ warn -> admission warnings; audit -> recorded only. Warn-level violations never 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from admit.core.outcome import OUTCOMES, Outcome, RuleResult
 
 
-@dataclass(frozen=True, slots=True)
-class Decision:
-    """What the engine decided about one request."""
+class Decision(NamedTuple):
+    """What the engine decided about one request.
+
+    An immutable tuple, like `RuleResult`: one is built per request on the webhook's hot path.
+    """
 
     allowed: bool
     results: tuple[RuleResult, ...] = ()
@@ -37,6 +38,9 @@ class Decision:
         return counts
 
 
+_new_decision = tuple.__new__
+
+
 def _error_text(result: RuleResult) -> str:
     return f"rule {result.key} failed: {result.error}"
 
@@ -46,8 +50,11 @@ def decide(
 ) -> Decision:
     """The decision for a request from its rule results (and the patch of its mutations)."""
     results = tuple(results)
-    if all(r.result in ("pass", "skip") for r in results):  # the common case, fast
-        return Decision(True, results, tuple(patch), duration_ns=duration_ns)
+    for r in results:
+        if r.result != "pass" and r.result != "skip":
+            break
+    else:  # the common case, fast: tuple.__new__ skips the NamedTuple's Python-level __new__
+        return _new_decision(Decision, (True, results, tuple(patch), (), (), (), duration_ns))
     denials: list[str] = []
     warnings: list[str] = []
     audits: list[tuple[str, str]] = []

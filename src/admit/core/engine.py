@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from admit.core.decision import Decision, decide
 from admit.core.errors import AdmitError, RuleTimeout
-from admit.core.match import KindPattern
+from admit.core.match import KindPattern, Match
 from admit.core.outcome import Outcome, RuleResult, Violation
 from admit.core.patch import MutableObject, copy_json, make_patch
 from admit.core.review import Request, with_object
@@ -47,6 +47,17 @@ class Binding:
     rule: Rule
     keys: tuple[str, ...] | None = None
     prefix: str = ""
+    # When the rule's match filters on nothing but operations (besides the kind the index has
+    # chosen): those operations, so the hot path skips `Match.admits`.
+    operations: frozenset[str] | None = None
+
+    @classmethod
+    def of(cls, rule: Rule, keys: tuple[str, ...] | None = None, prefix: str = "") -> Binding:
+        match = rule.match
+        simple = match is not None and match == Match(
+            kinds=match.kinds, operations=match.operations
+        )
+        return cls(rule, keys, prefix, match.operations if simple and match else None)
 
 
 class PolicySet:
@@ -107,7 +118,7 @@ class PolicySet:
                 continue
             for pattern in rule.match.kinds:
                 if pattern.selects(group, version, kind, subresource, resource):
-                    bound.append(Binding(rule))
+                    bound.append(Binding.of(rule))
                     break
                 if (
                     template_keys
@@ -115,7 +126,7 @@ class PolicySet:
                     and not pattern.subresource
                     and pattern.covers("", "v1", "Pod")
                 ):
-                    bound.append(Binding(rule, template_keys, TEMPLATE_PREFIX[(group, kind)]))
+                    bound.append(Binding.of(rule, template_keys, TEMPLATE_PREFIX[(group, kind)]))
                     break
         bound.sort(key=lambda b: b.rule.type != "mutate")  # stable: mutations first
         return tuple(bound)
@@ -158,15 +169,29 @@ def _subject(binding: Binding, request: Request, obj: Any) -> Request | None:
 
 def _validate(binding: Binding, request: Request) -> RuleResult | None:
     rule = binding.rule
-    subject = _subject(binding, request, request.raw_object)
-    if subject is None:
-        return None
-    assert rule.match is not None
-    if not rule.match.admits(subject):
+    if binding.keys is None:
+        subject = request
+    else:
+        template_subject = _subject(binding, request, request.raw_object)
+        if template_subject is None:
+            return None
+        subject = template_subject
+    operations = binding.operations
+    if operations is None:
+        assert rule.match is not None
+        admitted = rule.match.admits(subject)
+    else:
+        admitted = not operations or subject.operation in operations
+    if not admitted:
         return RuleResult(rule.policy, rule.name, "skip", rule.action, on_error=rule.on_error)
     start = perf_counter_ns()
     try:
-        violations = _violations(rule, rule(subject))
+        returned = rule.func(subject, **rule.arguments)
+        if type(returned) is GeneratorType:  # the common shape of a rule: a passing one is fast
+            found = tuple(returned)
+            violations = _collect(found) if found else ()
+        else:
+            violations = _violations(rule, returned)
     except (Exception, RuleTimeout) as exc:
         return _error(rule, exc, perf_counter_ns() - start)
     elapsed = perf_counter_ns() - start

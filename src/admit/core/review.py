@@ -218,9 +218,9 @@ def _containers_of(obj: Any) -> tuple[Container, ...]:
     for section in CONTAINER_SECTIONS:
         items = spec.get(section)
         if isinstance(items, list):
-            found.extend(
-                Container(c, section, i) for i, c in enumerate(items) if isinstance(c, dict)
-            )
+            for i, c in enumerate(items):
+                if isinstance(c, dict):
+                    found.append(Container(c, section, i))
     return tuple(found)
 
 
