@@ -75,6 +75,21 @@ def test_a_client_that_stalls_its_body_gets_408(seed_server):
     assert seed_server.client().post("/validate", GOOD).status == 200
 
 
+def test_a_declared_body_over_the_limit_gets_413_before_it_is_sent(seed_server):
+    sock = _tls_socket(seed_server)
+    sock.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                 b"Content-Length: 1000000000\r\n\r\n")  # fmt: skip
+    started = time.monotonic()
+    answer = b""
+    while chunk := sock.recv(65536):  # the server closes the connection after answering
+        answer += chunk
+    assert answer.startswith(b"HTTP/1.1 413")
+    assert b"exceeds the 65536-byte limit" in answer
+    assert time.monotonic() - started < 0.9  # sooner than the 1 s client timeout
+    sock.close()
+    assert seed_server.client().post("/validate", GOOD).status == 200
+
+
 def test_a_client_that_never_finishes_its_headers_is_disconnected(seed_server):
     sock = _tls_socket(seed_server)
     sock.sendall(b"POST /validate HTTP/1.1\r\nHost: x\r\n")

@@ -58,7 +58,7 @@ class Container(View):
         return f"spec.{self.section}[{self.index}]"
 
     def __repr__(self) -> str:
-        return f"Container({self.path}, name={self._raw.get('name')!r})"
+        return f"Container({self.path}, name={self.raw.get('name')!r})"
 
 
 def _labels(obj: Any) -> Mapping[str, str] | None:

@@ -7,7 +7,7 @@ the decoded document in place: nothing is copied on the hot path.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 
@@ -16,9 +16,9 @@ class _Missing:
 
     __slots__ = ()
 
-    def __getattr__(self, name: str) -> _Missing:
-        if name.startswith("__"):
-            raise AttributeError(name)
+    def __getattribute__(self, name: str) -> Any:  # not __getattr__: see View.__getattribute__
+        if name[:2] == "__" or name == "get":
+            return object.__getattribute__(self, name)
         return self
 
     def __getitem__(self, key: object) -> _Missing:
@@ -66,57 +66,82 @@ class View:
 
     Deliberately not a `Mapping`: Kubernetes objects have fields named `items` and `values`, so
     `view.items` is the field. Use `view.raw.items()` to iterate pairs; `dict(view)` works.
+    The view's own attributes (`raw`, `get`, `keys`, a subclass's) win over fields of the same
+    name; other names read the field, `MISSING` when absent.
     """
 
     __slots__ = ("_raw",)
+    _own: frozenset[str] = frozenset()  # every attribute name the class defines (set below)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._own = frozenset(dir(cls))
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
         self._raw = raw
 
+    # Field access is the hot path of every rule. A Python `__getattr__` runs only after the
+    # normal lookup has failed, and on Python 3.11 that failure builds an AttributeError first
+    # (about 0.5 µs per field); looking fields up first and falling back to the class costs
+    # a fraction of that.
+    def __getattribute__(self, name: str) -> Any:
+        if name in type(self)._own:
+            return _attribute(self, name)
+        value = _raw_of(self).get(name, MISSING)
+        kind = type(value)
+        if kind is str or kind is int or kind is bool:  # the common leaves, unwrapped at once
+            return value
+        if value is MISSING:
+            if name[:2] == "__":  # copy, pickle and friends probing for optional hooks
+                return _attribute(self, name)
+            return MISSING
+        return wrap(value)
+
     @property
     def raw(self) -> Mapping[str, Any]:
         """The underlying decoded object (do not mutate it)."""
-        return self._raw
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        value = self._raw.get(name, MISSING)
-        return value if value is MISSING else wrap(value)
+        return _raw_of(self)
 
     def __getitem__(self, key: str) -> Any:
-        return wrap(self._raw[key])
+        return wrap(_raw_of(self)[key])
 
     def get(self, key: str, default: Any = None) -> Any:
-        if key in self._raw:
-            return wrap(self._raw[key])
+        raw = _raw_of(self)
+        if key in raw:
+            return wrap(raw[key])
         return default
 
     def keys(self) -> Iterable[str]:
-        return self._raw.keys()
+        return _raw_of(self).keys()
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._raw)
+        return iter(_raw_of(self))
 
     def __len__(self) -> int:
-        return len(self._raw)
+        return len(_raw_of(self))
 
     def __bool__(self) -> bool:
-        return bool(self._raw)
+        return bool(_raw_of(self))
 
     def __contains__(self, key: object) -> bool:
-        return key in self._raw
+        return key in _raw_of(self)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, View):
-            return self._raw == other._raw
-        return self._raw == other
+            return bool(_raw_of(self) == _raw_of(other))
+        return bool(_raw_of(self) == other)
 
     def __hash__(self) -> int:
-        return id(self._raw)
+        return id(_raw_of(self))
 
     def __repr__(self) -> str:
-        return f"View({self._raw!r})"
+        return f"View({_raw_of(self)!r})"
+
+
+_attribute = object.__getattribute__
+# The slot's own reader, bypassing the hook above.
+_raw_of: Callable[[View], Mapping[str, Any]] = View.__dict__["_raw"].__get__
+View._own = frozenset(dir(View))
 
 
 class ListView(tuple[Any, ...]):

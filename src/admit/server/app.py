@@ -45,8 +45,9 @@ class ClientGone(Exception):
 
 
 async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    """The request body, refusing more than `limit` bytes (a slow client is cut off by the
-    protocol's request deadline)."""
+    """The request body, refusing more than `limit` bytes: at once when Content-Length says so
+    (the body is not awaited), else as it arrives (a slow client is cut off by the protocol's
+    request deadline)."""
     for name, value in scope["headers"]:
         if name == b"content-length":
             try:
@@ -59,10 +60,15 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
                     status=413,
                     code="body_too_large",
                 )
+            break
+    message = await receive()
+    if message["type"] == "http.request" and not message.get("more_body"):
+        body: bytes = message.get("body", b"")
+        if len(body) <= limit:
+            return body  # the common case: the whole body came in one piece
     chunks: list[bytes] = []
     size = 0
     while True:
-        message = await receive()
         if message["type"] == "http.disconnect":
             raise ClientGone
         chunk = message.get("body", b"")
@@ -73,7 +79,8 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
             )
         chunks.append(chunk)
         if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+            return b"".join(chunks)
+        message = await receive()
 
 
 def timeout_decision(policy_set: PolicySet, request: Request, seconds: float) -> Decision:
