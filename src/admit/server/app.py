@@ -196,8 +196,7 @@ class AdmitApp:
             raise HTTPError("no policy bundle is loaded yet", status=503, code="not_ready")
         request = Request(raw, cluster=self._cluster_view)
         decision = self.judge(policy_set, request, phase)
-        response = admission.response_for(raw["uid"], decision, mutating=phase == "mutate")
-        payload = admission.encode_review(api_version, response)
+        payload = admission.answer(api_version, raw["uid"], decision, mutating=phase == "mutate")
         if self.metrics is not None:
             self.metrics.decision(decision)
         if self.decision_log is not None:

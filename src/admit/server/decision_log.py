@@ -66,7 +66,15 @@ class DecisionLog:
             "latency_ms": int(seconds * 1e6) / 1000,
             "bundle": bundle[:12],
         }
-        results = b",".join([self._result(r) for r in decision.results])
+        parts = []
+        prefixes = self._prefixes
+        for r in decision.results:
+            prefix = None if r.violations or r.error else prefixes.get(r[:4])
+            if prefix is None:
+                parts.append(self._result(r))
+            else:  # the common case, inlined
+                parts.append(b"%s%d}" % (prefix, r.duration_ns // 1000))
+        results = b",".join(parts)
         line = b"".join((orjson.dumps(head)[:-1], b',"results":[', results, b"]}\n"))
         self._buffer.append(line)
         self._size += len(line)
@@ -87,7 +95,7 @@ class DecisionLog:
                     "us": r.duration_ns // 1000,
                 }
             )
-        key = (r.policy, r.rule, r.result, r.action)
+        key = r[:4]  # (policy, rule, result, action)
         prefix = self._prefixes.get(key)
         if prefix is None:
             entry = {"policy": r.policy, "rule": r.rule, "result": r.result, "action": r.action}
