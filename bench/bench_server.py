@@ -1,13 +1,15 @@
 """Load benchmark of `admit serve examples/seed` against its ceiling, in the same run.
 
-    .venv/bin/python bench/bench_server.py [--duration 8] [--workers 1 --workers 2]
+    .venv/bin/python bench/bench_server.py [--rounds 5] [--duration 3] [--workers 1 --workers 2]
 
 wrk (HTTPS, keep-alive, one thread) POSTs a recorded kube-apiserver AdmissionReview (the
-validating UPDATE of the origin's pod, 6.3 KB) at 1 and 64 connections to:
+validating UPDATE of the origin's pod, 6.3 KB) at 1 and 64 connections to two servers running
+side by side, alternating short slices between them so that both see the same machine:
 - admit: `admit serve examples/seed` with metrics and the decision log (to a file) on;
 - ceiling: `bench/ceiling.py`, the same server stack with an app that only parses the JSON and
   answers a fixed allow.
-Reports requests/s, p50/p99 latency and RSS per worker, and admit's ratios to the ceiling.
+Reports medians of requests/s, p50/p99 latency, the workers' CPU time per request and RSS per
+worker, and admit's ratios to the ceiling (medians of the per-round ratios).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import re
 import signal
 import socket
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -150,33 +153,52 @@ def timed_load(
     return load
 
 
-def measure(
-    name: str,
-    command: list[str],
-    port: int,
-    ca: Path,
-    args: argparse.Namespace,
-    lua: Path,
-    body: Path,
-    log: Path,
-) -> dict[str, object]:
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[bytes]
+    port: int
+    workers: list[int]
+
+
+def start(name: str, command: list[str], port: int, ca: Path, log: Path) -> Server:
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=out, start_new_session=True)
-    try:
-        wait_ready(port, ca)
-        wrk(port, 64, 2, lua, body)  # warm-up, discarded
-        workers = children(process.pid)
-        loads = {c: timed_load(port, c, args.duration, lua, body, workers) for c in (1, 64)}
-        rss = [rss_mib(p) for p in workers]
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(30)
-    return {"name": name, "loads": loads, "rss": sum(rss) / max(1, len(rss))}
+    wait_ready(port, ca)
+    return Server(name, process, port, children(process.pid))
+
+
+def stop(server: Server) -> None:
+    os.killpg(server.process.pid, signal.SIGTERM)
+    server.process.wait(30)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def compare(
+    ceiling: Server, admit: Server, args: argparse.Namespace, lua: Path, body: Path
+) -> dict[int, dict[str, list[Load]]]:
+    """Alternate short wrk slices between the two servers (the order flipping every round), so
+    both see the same machine; a slow spell of the machine hits both."""
+    for server in (ceiling, admit):
+        wrk(server.port, 64, 2, lua, body)  # warm-up, discarded
+    loads: dict[int, dict[str, list[Load]]] = {c: {"ceiling": [], "admit": []} for c in (1, 64)}
+    for round_ in range(args.rounds):
+        order = (ceiling, admit) if round_ % 2 == 0 else (admit, ceiling)
+        for c in (1, 64):
+            for server in order:
+                load = timed_load(server.port, c, args.duration, lua, body, server.workers)
+                loads[c][server.name].append(load)
+        print(f"  round {round_ + 1}/{args.rounds} done", file=sys.stderr, flush=True)
+    return loads
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=float, default=8.0)
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per wrk slice")
+    parser.add_argument("--rounds", type=int, default=5, help="slices per server and concurrency")
     parser.add_argument("--workers", type=int, action="append", default=[])
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT / "src"))
@@ -191,68 +213,65 @@ def main() -> None:
     body.write_bytes((json.dumps(record["body"], separators=(",", ":")) + "\n").encode())
     lua = tmp / "post.lua"
     lua.write_text(LUA)
+    print(f"python: {sys.version.split()[0]} ({sys.executable})", file=sys.stderr)
     rows = []
     for workers in args.workers or [1, os.cpu_count() or 1]:
         common = ["--tls-cert", str(cert), "--tls-key", str(key), "--workers", str(workers)]
-        port = free_port()
-        ceiling = measure(
-            "ceiling",
-            [PYTHON, str(ROOT / "bench/ceiling.py"), "--port", str(port), *common],
-            port,
-            ca_path,
-            args,
-            lua,
-            body,
-            tmp / "c.log",
-        )
-        port = free_port()
-        admit = measure(
-            "admit",
-            [
-                PYTHON,
-                "-m",
-                "admit",
-                "serve",
-                str(ROOT / "examples/seed"),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                *common,
-                "--decision-log",
-                str(tmp / "decisions.jsonl"),
-                "--metrics-dir",
-                str(tmp / f"m{workers}"),
-            ],
-            port,
-            ca_path,
-            args,
-            lua,
-            body,
-            tmp / "a.log",
-        )
-        rows.append((workers, ceiling, admit))
+        port_c, port_a = free_port(), free_port()
+        ceiling_cmd = [PYTHON, str(ROOT / "bench/ceiling.py"), "--port", str(port_c), *common]
+        admit_cmd = [
+            *(PYTHON, "-m", "admit", "serve", str(ROOT / "examples/seed")),
+            *("--host", "127.0.0.1", "--port", str(port_a), *common),
+            *("--decision-log", str(tmp / "decisions.jsonl")),
+            *("--metrics-dir", str(tmp / f"m{workers}")),
+        ]
+        ceiling = start("ceiling", ceiling_cmd, port_c, ca_path, tmp / "c.log")
+        try:
+            admit = start("admit", admit_cmd, port_a, ca_path, tmp / "a.log")
+            try:
+                print(f"{workers} worker(s):", file=sys.stderr)
+                loads = compare(ceiling, admit, args, lua, body)
+                rss = {s.name: median([rss_mib(p) for p in s.workers]) for s in (ceiling, admit)}
+            finally:
+                stop(admit)
+        finally:
+            stop(ceiling)
+        rows.append((workers, loads, rss))
+    print(
+        f"Medians of {args.rounds} alternating {args.duration:g}-second slices per server and "
+        "concurrency.\n"
+    )
     print(
         "| workers | server | conns | req/s | p50 ms | p99 ms | errors | CPU µs/req "
         "| RSS/worker MiB |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for workers, ceiling, admit in rows:
-        for result in (ceiling, admit):
-            for c, load in result["loads"].items():  # type: ignore[union-attr]
+    for workers, loads, rss in rows:
+        for name in ("ceiling", "admit"):
+            for c in (1, 64):
+                runs = loads[c][name]
                 print(
-                    f"| {workers} | {result['name']} | {c} | {load.rps:,.0f} | {load.p50_ms:.2f} | "
-                    f"{load.p99_ms:.2f} | {load.errors} | {load.cpu_us:.0f} | {result['rss']:.1f} |"
+                    f"| {workers} | {name} | {c} | {median([x.rps for x in runs]):,.0f} "
+                    f"| {median([x.p50_ms for x in runs]):.2f} "
+                    f"| {median([x.p99_ms for x in runs]):.2f} | {sum(x.errors for x in runs)} "
+                    f"| {median([x.cpu_us for x in runs]):.0f} | {rss[name]:.1f} |"
                 )
     print()
-    print("| workers | conns | admit/ceiling throughput | admit/ceiling p99 | admit/ceiling CPU |")
-    print("|---|---|---|---|---|")
-    for workers, ceiling, admit in rows:
+    print(
+        "| workers | conns | admit/ceiling throughput | admit/ceiling p99 | admit/ceiling CPU "
+        "| throughput ratio per round |"
+    )
+    print("|---|---|---|---|---|---|")
+    for workers, loads, _ in rows:
         for c in (1, 64):
-            a, b = admit["loads"][c], ceiling["loads"][c]  # type: ignore[index]
+            pairs = list(zip(loads[c]["admit"], loads[c]["ceiling"], strict=True))
+            rps = [a.rps / b.rps for a, b in pairs]
+            p99 = [a.p99_ms / b.p99_ms for a, b in pairs]
+            cpu = [a.cpu_us / b.cpu_us for a, b in pairs]
+            each = " ".join(f"{r:.0%}" for r in rps)
             print(
-                f"| {workers} | {c} | {a.rps / b.rps:.0%} | {a.p99_ms / b.p99_ms:.2f}x "
-                f"| {a.cpu_us / b.cpu_us:.2f}x |"
+                f"| {workers} | {c} | {median(rps):.0%} | {median(p99):.2f}x | {median(cpu):.2f}x "
+                f"| {each} |"
             )
 
 

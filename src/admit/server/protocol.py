@@ -5,8 +5,10 @@ headers or body slowly or never (slowloris). This protocol gives every request `
 seconds from the connection's start (or the request's first byte) to its last byte: past it, a
 request whose headers arrived is answered 408 and the connection closed; otherwise the
 connection is just closed. Enforcing it here costs one timer per request, where an
-`asyncio.timeout` around the app's body read cost ~7 µs. Depends on `HttpToolsProtocol`'s hooks
-and its `cycle.response_started`; tests pin the behaviour.
+`asyncio.timeout` around the app's body read cost ~7 µs. It also releases a connection that the
+client reset at once (uvicorn leaves its keep-alive timer holding it). Depends on
+`HttpToolsProtocol`'s hooks, `cycle.response_started` and `_unset_keepalive_if_required`; tests
+pin the behaviour.
 """
 
 from __future__ import annotations
@@ -72,6 +74,10 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop()
         super().connection_lost(exc)
+        # uvicorn cancels the keep-alive timer only on a clean close: after a reset the armed
+        # timer kept the connection (~50 KB with its TLS state) alive for the whole keep-alive
+        # timeout, so clients that abort connections grew the worker's memory without bound.
+        self._unset_keepalive_if_required()
 
     def _start(self) -> None:
         self._deadline = self.loop.call_later(self.timeout, self._expired)
