@@ -130,6 +130,11 @@ class Server:
     def stderr(self) -> str:
         return self.log.read_text()
 
+    def worker_pids(self) -> list[int]:
+        """Pids of the workers started so far, from the supervisor's log."""
+        return [int(line.split("worker ")[1].split()[0]) for line in
+                self.stderr().splitlines() if "started (slot" in line]  # fmt: skip
+
     def wait_for_log(self, text: str, timeout: float = 10) -> bool:
         deadline = time.monotonic() + timeout
         while text not in self.stderr():

@@ -130,9 +130,7 @@ def test_sigterm_drains_in_flight_requests(tmp_path, tls):
 def test_a_killed_worker_is_restarted(tmp_path, tls):
     server = start_server(SEED, tmp_path, tls=tls)
     try:
-        workers = [int(line.split("worker ")[1].split()[0]) for line in
-                   server.stderr().splitlines() if "started (slot" in line]  # fmt: skip
-        os.kill(workers[0], signal.SIGKILL)
+        os.kill(server.worker_pids()[0], signal.SIGKILL)
         assert server.wait_for_log("starting another")
         time.sleep(0.5)
         assert once(server.port, server.tls, "POST", "/validate", GOOD).status == 200
@@ -202,8 +200,7 @@ def test_connections_reset_by_clients_release_their_memory(tmp_path, tls):
     # connection and its TLS state, ~50 KB each: 400 resets grew a worker by ~20 MB.
     server = start_server(SEED, tmp_path, tls=tls)
     try:
-        worker = next(int(line.split("worker ")[1].split()[0]) for line in
-                      server.stderr().splitlines() if "started (slot" in line)  # fmt: skip
+        worker = server.worker_pids()[0]
         for _ in range(100):  # warm-up: the allocator's working set
             _request_then_reset(server)
         before = _rss_kib(worker)

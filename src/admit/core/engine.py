@@ -225,11 +225,9 @@ def _validate(binding: Binding, request: Request) -> RuleResult | None:
 
 
 def _violations(rule: Rule, returned: Any) -> tuple[Violation, ...]:
-    """Normalise what a rule returned or yielded into violations."""
+    """Normalise what a rule returned into violations (`_validate` collects generators)."""
     if returned is None or returned is True:
         return ()
-    if type(returned) is GeneratorType:  # the common shape of a rule: skip the ABC checks
-        return _collect(returned)
     if returned is False:
         return (Violation(rule.description or f"rule {rule.key} failed"),)
     if isinstance(returned, str):

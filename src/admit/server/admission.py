@@ -98,13 +98,7 @@ def response_for(uid: str, decision: Decision, *, mutating: bool) -> AdmissionRe
 def answer(api_version: str, uid: str, decision: Decision, *, mutating: bool) -> bytes:
     """The encoded AdmissionReview answering a request with `decision`."""
     if decision.allowed and not (decision.warnings or decision.audits or decision.patch):
-        return orjson.dumps(  # the common case: a plain allow
-            {
-                "apiVersion": api_version,
-                "kind": "AdmissionReview",
-                "response": {"uid": uid, "allowed": True},
-            }
-        )
+        return encode_review(api_version, {"uid": uid, "allowed": True})  # a plain allow
     return encode_review(api_version, response_for(uid, decision, mutating=mutating))
 
 

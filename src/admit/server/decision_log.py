@@ -69,10 +69,10 @@ class DecisionLog:
         parts = []
         prefixes = self._prefixes
         for r in decision.results:
-            prefix = None if r.violations or r.error else prefixes.get(r[:4])
-            if prefix is None:
-                parts.append(self._result(r))
-            else:  # the common case, inlined
+            if r.violations or r.error:
+                parts.append(self._entry(r))
+            else:  # a passing or skipped rule: its cached constant part and its time
+                prefix = prefixes.get(r[:4]) or self._prefix(r)
                 parts.append(b"%s%d}" % (prefix, r.duration_ns // 1000))
         results = b",".join(parts)
         line = b"".join((orjson.dumps(head)[:-1], b',"results":[', results, b"]}\n"))
@@ -81,28 +81,27 @@ class DecisionLog:
         if self._size >= _BATCH:
             self.flush()
 
-    def _result(self, r: RuleResult) -> bytes:
-        """One rule's entry; the constant part of a passing or skipped rule's entry is cached."""
-        if r.violations or r.error:
-            return orjson.dumps(
-                {
-                    "policy": r.policy,
-                    "rule": r.rule,
-                    "result": r.result,
-                    "action": r.action,
-                    "messages": [v.message for v in r.violations] or None,
-                    "error": r.error,
-                    "us": r.duration_ns // 1000,
-                }
-            )
-        key = r[:4]  # (policy, rule, result, action)
-        prefix = self._prefixes.get(key)
-        if prefix is None:
-            entry = {"policy": r.policy, "rule": r.rule, "result": r.result, "action": r.action}
-            prefix = orjson.dumps(entry)[:-1] + b',"messages":null,"error":null,"us":'
-            if len(self._prefixes) < _PREFIX_LIMIT:
-                self._prefixes[key] = prefix
-        return b"%s%d}" % (prefix, r.duration_ns // 1000)
+    def _entry(self, r: RuleResult) -> bytes:
+        """The whole entry of a rule with messages or an error."""
+        return orjson.dumps(
+            {
+                "policy": r.policy,
+                "rule": r.rule,
+                "result": r.result,
+                "action": r.action,
+                "messages": [v.message for v in r.violations] or None,
+                "error": r.error,
+                "us": r.duration_ns // 1000,
+            }
+        )
+
+    def _prefix(self, r: RuleResult) -> bytes:
+        """The constant part of a passing or skipped rule's entry, up to its time (cached)."""
+        entry = {"policy": r.policy, "rule": r.rule, "result": r.result, "action": r.action}
+        prefix = orjson.dumps(entry)[:-1] + b',"messages":null,"error":null,"us":'
+        if len(self._prefixes) < _PREFIX_LIMIT:
+            self._prefixes[r[:4]] = prefix  # keyed by (policy, rule, result, action)
+        return prefix
 
     def flush(self) -> None:
         if not self._buffer:

@@ -104,9 +104,7 @@ class Metrics:
         for (policy, rule, result), series in self._rules.histograms(1e-9).items():
             if result == "skip":
                 continue
-            into = merged.setdefault((policy, rule), [0.0] * len(series))
-            for i, value in enumerate(series):
-                into[i] += value
+            _accumulate(merged, (policy, rule), series)
         return merged
 
     def reloaded(self, event: Any) -> None:
@@ -179,10 +177,17 @@ def _sum_histograms(
     total: dict[tuple[str, ...], list[float]] = {}
     for snapshot in snapshots:
         for *labels, series in snapshot[key]:
-            into = total.setdefault(tuple(labels), [0.0] * len(series))
-            for i, value in enumerate(series):
-                into[i] += value
+            _accumulate(total, tuple(labels), series)
     return total
+
+
+def _accumulate(
+    total: dict[tuple[str, ...], list[float]], labels: tuple[str, ...], series: list[float]
+) -> None:
+    """Add a histogram's series into `total[labels]`, element by element."""
+    into = total.setdefault(labels, [0.0] * len(series))
+    for i, value in enumerate(series):
+        into[i] += value
 
 
 def _histogram(
