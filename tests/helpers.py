@@ -35,6 +35,13 @@ def recorded_review(name_part: str) -> dict[str, Any]:
     return record
 
 
+def wire_bytes(record: dict[str, Any]) -> bytes:
+    """The exact request body kube-apiserver sent (see the fixtures' README)."""
+    body = (json.dumps(record["body"], separators=(",", ":"), ensure_ascii=False) + "\n").encode()
+    assert len(body) == record["body_bytes"]["length"]
+    return body
+
+
 def manifest(name: str) -> dict[str, Any]:
     """A manifest kubectl applied during the recording."""
     doc: dict[str, Any] = yaml.safe_load((FIXTURES / "manifests" / name).read_text())

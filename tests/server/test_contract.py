@@ -7,16 +7,9 @@ import json
 import pytest
 
 from tests.core.test_recorded_traffic import expected_denials
-from tests.helpers import ORIGIN_PODS, SEED, recorded, recorded_review
+from tests.helpers import ORIGIN_PODS, SEED, recorded, recorded_review, wire_bytes
 
 ENDPOINT = {"/validate": "/validate", "/validate-v1beta1": "/validate", "/mutate": "/mutate"}
-
-
-def wire_bytes(record):
-    """The exact request body kube-apiserver sent (see the fixtures' README)."""
-    body = (json.dumps(record["body"], separators=(",", ":"), ensure_ascii=False) + "\n").encode()
-    assert len(body) == record["body_bytes"]["length"]
-    return body
 
 
 def replay(client, record):

@@ -7,9 +7,9 @@ whose `prefix` tells the engine where in the workload its paths point.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
 
 from admit.core.cluster import EMPTY_CLUSTER, Cluster
 from admit.core.views import MISSING, View
@@ -18,27 +18,31 @@ EMPTY_DATA = View({})
 CONTAINER_SECTIONS = ("containers", "initContainers", "ephemeralContainers")
 
 
-@dataclass(frozen=True, slots=True)
-class UserInfo:
+class UserInfo(NamedTuple):
     """Who asked: `userInfo` of the AdmissionRequest."""
 
     username: str = ""
     uid: str = ""
     groups: tuple[str, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
+    extra: Mapping[str, Any] = MappingProxyType({})
 
     @classmethod
     def of(cls, raw: Mapping[str, Any] | None) -> UserInfo:
         if not raw:
             return ANONYMOUS
-        return cls(
-            username=raw.get("username") or "",
-            uid=raw.get("uid") or "",
-            groups=tuple(raw.get("groups") or ()),
-            extra=raw.get("extra") or {},
+        get = raw.get
+        groups = get("groups")
+        fields = (
+            get("username") or "",
+            get("uid") or "",
+            tuple(groups) if groups else (),
+            get("extra") or _NO_EXTRA,
         )
+        return _new_tuple(cls, fields)  # a NamedTuple's own __new__ costs several times more
 
 
+_new_tuple = tuple.__new__
+_NO_EXTRA: Mapping[str, Any] = MappingProxyType({})
 ANONYMOUS = UserInfo()
 
 
@@ -68,11 +72,34 @@ def _labels(obj: Any) -> Mapping[str, str] | None:
     return meta.get("labels") or {} if isinstance(meta, dict) else {}
 
 
+class Deferred:
+    """A part of the request decoded when first read (the webhook defers `oldObject`, which most
+    rules never read); `value()` decodes once."""
+
+    __slots__ = ("_load", "_value")
+
+    def __init__(self, load: Callable[[], Any]) -> None:
+        self._load: Callable[[], Any] | None = load
+        self._value: Any = None
+
+    def value(self) -> Any:
+        if self._load is not None:
+            self._value = self._load()
+            self._load = None
+        return self._value
+
+
 class Request:
-    """One admission request, read-only. Fields absent from the review read as empty values."""
+    """One admission request, read-only. Fields absent from the review read as empty values.
+
+    `raw` may hold `oldObject` as a `Deferred`: it is decoded when `old_object`, `raw_old_object`
+    or `raw` is first read.
+    """
 
     __slots__ = (
         "_containers",
+        "_fields",
+        "_old",
         "_user",
         "cluster",
         "data",
@@ -81,9 +108,7 @@ class Request:
         "namespace_labels",
         "operation",
         "prefix",
-        "raw",
         "raw_object",
-        "raw_old_object",
         "subresource",
     )
 
@@ -95,7 +120,7 @@ class Request:
         cluster: Cluster = EMPTY_CLUSTER,
         namespace_labels: Mapping[str, str] | None = None,
     ) -> None:
-        self.raw = raw
+        self._fields = raw
         kind = raw.get("kind") or {}
         self.kind: tuple[str, str, str] = (
             kind.get("group", ""),
@@ -107,7 +132,7 @@ class Request:
         self.subresource: str = raw.get("subResource") or ""
         self._user: UserInfo | None = None
         self.raw_object: Any = raw.get("object")
-        self.raw_old_object: Any = raw.get("oldObject")
+        self._old: Any = raw.get("oldObject")
         self.data = data
         self.cluster = cluster
         if namespace_labels is None and cluster is not EMPTY_CLUSTER:
@@ -121,26 +146,43 @@ class Request:
         twin = with_object(self, _template_pod(template, self.namespace))
         twin.kind = ("", "v1", "Pod")
         twin.subresource = ""
-        twin.raw_old_object = _template_pod(old_template, self.namespace)
+        twin._old = _template_pod(old_template, self.namespace)
         twin.prefix = prefix
         return twin
+
+    @property
+    def raw(self) -> Mapping[str, Any]:
+        """The whole AdmissionRequest as decoded (do not mutate it)."""
+        fields = self._fields
+        old = fields.get("oldObject")
+        if type(old) is Deferred:
+            fields = self._fields = {**fields, "oldObject": old.value()}
+        return fields
+
+    @property
+    def raw_old_object(self) -> Any:
+        """The decoded `oldObject` (None when absent)."""
+        old = self._old
+        if type(old) is Deferred:
+            old = self._old = old.value()
+        return old
 
     # --- identity -------------------------------------------------------------------------
     @property
     def user(self) -> UserInfo:
         """Who asked (`userInfo`)."""
         if self._user is None:
-            self._user = UserInfo.of(self.raw.get("userInfo"))
+            self._user = UserInfo.of(self._fields.get("userInfo"))
         return self._user
 
     @property
     def uid(self) -> str:
-        return str(self.raw.get("uid", ""))
+        return str(self._fields.get("uid", ""))
 
     @property
     def name(self) -> str:
         """The object's name (for generateName creates, the prefix until the name is given)."""
-        name = self.raw.get("name")
+        name = self._fields.get("name")
         if name:
             return str(name)
         obj = self.raw_object if isinstance(self.raw_object, dict) else self.raw_old_object
@@ -151,16 +193,16 @@ class Request:
 
     @property
     def resource(self) -> tuple[str, str, str]:
-        res = self.raw.get("resource") or {}
+        res = self._fields.get("resource") or {}
         return (res.get("group", ""), res.get("version", ""), res.get("resource", ""))
 
     @property
     def dry_run(self) -> bool:
-        return bool(self.raw.get("dryRun"))
+        return bool(self._fields.get("dryRun"))
 
     @property
     def options(self) -> Any:
-        return _view(self.raw.get("options"))
+        return _view(self._fields.get("options"))
 
     # --- objects --------------------------------------------------------------------------
     @property

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Any
 
 import orjson
 
@@ -21,7 +20,6 @@ from admit.core.review import Request
 
 _BATCH = 64 * 1024
 _PREFIX_LIMIT = 4096  # cached entry prefixes (rules x outcomes); past it entries are built anew
-_NO_USER: dict[str, Any] = {}
 
 
 class DecisionLog:
@@ -45,22 +43,21 @@ class DecisionLog:
     ) -> None:
         if not self.enabled:
             return
-        raw = request.raw
-        user = raw.get("userInfo") or _NO_USER
+        user = request.user
         kind = self._kinds.get(request.kind)
         if kind is None:
             kind = self._kinds[request.kind] = "/".join(p for p in request.kind if p)
         head = {
             "time": time.time(),
-            "uid": raw.get("uid", ""),
+            "uid": request.uid,
             "endpoint": endpoint,
             "operation": request.operation,
             "kind": kind,
             "namespace": request.namespace,
             "name": request.name,
-            "user": user.get("username", ""),
-            "groups": user.get("groups") or (),
-            "dry_run": bool(raw.get("dryRun")),
+            "user": user.username,
+            "groups": user.groups,
+            "dry_run": request.dry_run,
             "allowed": decision.allowed,
             "patch": len(decision.patch),
             "latency_ms": int(seconds * 1e6) / 1000,
