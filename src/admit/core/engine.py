@@ -63,7 +63,7 @@ class Binding:
 class PolicySet:
     """An immutable set of rules with bundle data, indexed by kind on first use of each kind."""
 
-    __slots__ = ("_index", "data", "decisions", "digest", "reads", "rules", "source")
+    __slots__ = ("_has_data", "_index", "data", "decisions", "digest", "reads", "rules", "source")
 
     def __init__(
         self,
@@ -75,6 +75,7 @@ class PolicySet:
     ) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.data = View(data or {})
+        self._has_data = bool(data)
         self.digest = digest
         self.source = source
         self.decisions: dict[str, Rule] = {
@@ -140,7 +141,7 @@ def evaluate(policy_set: PolicySet, request: Request, *, phase: Phase = "all") -
     validations on the mutated object (unless `phase="mutate"`)."""
     start = perf_counter_ns()
     mutations, validations = policy_set._split(request)
-    if policy_set.data:
+    if policy_set._has_data:
         request.data = policy_set.data  # rules read the data of the set that judges them
     results: list[RuleResult] = []
     patch: list[dict[str, Any]] = []

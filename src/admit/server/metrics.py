@@ -82,11 +82,12 @@ class Metrics:
         rules = self._rules  # `_Series.observe` inlined: this runs for every rule result
         found, bounds = rules.series, rules.bounds
         for r in decision.results:
-            key = (r.policy, r.rule, r.result)
+            key = r[:3]  # (policy, rule, result)
+            ns = r.duration_ns
             series = found.get(key) or rules.start(key)
             series[0] += 1
-            series[bisect_left(bounds, r.duration_ns) + 1] += 1
-            series[-1] += r.duration_ns
+            series[bisect_left(bounds, ns) + 1] += 1
+            series[-1] += ns
 
     @property
     def requests(self) -> dict[tuple[str, ...], float]:
