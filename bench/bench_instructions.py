@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import json
 import re
 import ssl
 import sys
@@ -25,7 +24,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench_server import PYTHON, ROOT, Server, free_port, start, stop
+from bench_server import PYTHON, ROOT, Server, free_port, review_body, start, stop, tls_files
 
 FIXTURES = ROOT / "tests/fixtures/apiserver/admission"
 REVIEWS = ("07-pod-update-label--02-validate-UPDATE-pod-web-server",)
@@ -91,17 +90,9 @@ def main() -> None:
         help="a recorded review's file name (without .json) in the fixtures; repeatable",
     )
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT / "src"))
-    from admit.kube.certs import make_ca, make_serving_cert, write_pair
-
     tmp = Path(tempfile.mkdtemp(prefix="admit-instructions-"))
-    ca = make_ca()
-    ca_path, _ = write_pair(ca, tmp, "ca")
-    cert, key = write_pair(make_serving_cert(ca, ["127.0.0.1"]), tmp, "tls")
-    bodies = {}
-    for name in args.review or REVIEWS:
-        record = json.loads((FIXTURES / f"{name}.json").read_text())
-        bodies[name] = (json.dumps(record["body"], separators=(",", ":")) + "\n").encode()
+    ca_path, cert, key = tls_files(tmp)
+    bodies = {name: review_body(FIXTURES / f"{name}.json") for name in args.review or REVIEWS}
     common = ["--tls-cert", str(cert), "--tls-key", str(key), "--workers", "1"]
     commands = {
         "ceiling": [PYTHON, str(ROOT / "bench/ceiling.py"), "--port", "{port}", *common],

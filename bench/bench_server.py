@@ -76,6 +76,23 @@ def wait_ready(port: int, ca: Path, timeout: float = 20) -> None:
     raise RuntimeError(f"server on {port} did not come up")
 
 
+def tls_files(directory: Path) -> tuple[Path, Path, Path]:
+    """A fresh CA and a serving certificate for 127.0.0.1 in `directory`: (ca, cert, key)."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from admit.kube.certs import make_ca, make_serving_cert, write_pair
+
+    ca = make_ca()
+    ca_path, _ = write_pair(ca, directory, "ca")
+    cert, key = write_pair(make_serving_cert(ca, ["127.0.0.1"]), directory, "tls")
+    return ca_path, cert, key
+
+
+def review_body(fixture: Path) -> bytes:
+    """The body of a recorded AdmissionReview, compact JSON as kube-apiserver sends it."""
+    record = json.loads(fixture.read_text())
+    return (json.dumps(record["body"], separators=(",", ":")) + "\n").encode()
+
+
 def children(pid: int) -> list[int]:
     out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
     return [int(x) for x in out.stdout.split()]
@@ -203,16 +220,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="slices per server and concurrency")
     parser.add_argument("--workers", type=int, action="append", default=[])
     args = parser.parse_args()
-    sys.path.insert(0, str(ROOT / "src"))
-    from admit.kube.certs import make_ca, make_serving_cert, write_pair
-
     tmp = Path(tempfile.mkdtemp(prefix="admit-bench-"))
-    ca = make_ca()
-    ca_path, _ = write_pair(ca, tmp, "ca")
-    cert, key = write_pair(make_serving_cert(ca, ["127.0.0.1"]), tmp, "tls")
-    record = json.loads(FIXTURE.read_text())
+    ca_path, cert, key = tls_files(tmp)
     body = tmp / "review.json"
-    body.write_bytes((json.dumps(record["body"], separators=(",", ":")) + "\n").encode())
+    body.write_bytes(review_body(FIXTURE))
     lua = tmp / "post.lua"
     lua.write_text(LUA)
     print(f"python: {sys.version.split()[0]} ({sys.executable})", file=sys.stderr)

@@ -81,7 +81,7 @@ def _deferring_old_object(body: bytes) -> dict[str, Any] | None:
     keeps every field, or says what is wrong).
 
     An UPDATE carries the object twice; most rules read only the new one, and decoding the old
-    one is about a quarter of the cost of answering."""
+    one is about a quarter of the cost of decoding the review."""
     try:
         review = _decode_deferring_old(body)
     except (msgspec.DecodeError, msgspec.ValidationError):
