@@ -98,3 +98,27 @@ def test_a_mutation_answers_a_base64_json_patch(tmp_path, tls):
         ]
     finally:
         server.stop()
+
+
+def test_a_rule_reads_the_old_object_of_a_recorded_update(tmp_path, tls):
+    from tests.helpers import write_bundle
+    from tests.server.harness import start_server
+
+    bundle = write_bundle(tmp_path / "b", {"frozen.py": (
+        "import admit\n@admit.validate('Pod', operations=['UPDATE'])\n"
+        "def labels_frozen(request):\n"
+        "    old, new = request.old_object.metadata.labels, request.object.metadata.labels\n"
+        "    if old != new:\n"
+        "        yield admit.Violation(f'labels {dict(old.raw)} became {dict(new.raw)}')\n"
+    )})  # fmt: skip
+    server = start_server(bundle, tmp_path, tls=tls)
+    try:
+        record = recorded_review("07-pod-update-label--02-validate-UPDATE")
+        response = replay(server.client(), record).json()["response"]
+        assert response["allowed"] is False
+        assert (
+            "labels {'run': 'web-server'} became {'run': 'web-server', 'tier': 'frontend'}"
+            in response["status"]["message"]
+        )
+    finally:
+        server.stop()
