@@ -43,6 +43,23 @@ def test_a_request_field_admit_does_not_know_is_kept():
     assert Request(fields).raw == review["request"]
 
 
+def test_a_deeply_nested_old_object_gets_400_not_500():
+    nested = b"[" * 5000 + b"]" * 5000
+    body = wire_bytes(UPDATE).replace(b'"oldObject":{', b'"oldObject":{"deep":%s,' % nested, 1)
+    with pytest.raises(HTTPError) as caught:
+        decode_review(body)
+    assert caught.value.http_status == 400
+
+
+def test_a_malformed_old_object_is_reported_to_the_rule_that_reads_it():
+    body = wire_bytes(UPDATE).replace(b'"oldObject":{', b'"oldObject":{"bad":"\xff",', 1)
+    _, fields = decode_review(body)  # skipping the old object does not check its UTF-8
+    request = Request(fields)
+    assert request.object.metadata.name == "web-server"
+    with pytest.raises(ValueError, match="the request's oldObject is not valid JSON"):
+        request.old_object  # noqa: B018 (the read is the test)
+
+
 @pytest.mark.parametrize(
     ("body", "words"),
     [
