@@ -25,6 +25,14 @@ def without_uid():
     return json.dumps(doc).encode()
 
 
+def delete_with_old_object_not_utf8():
+    """A DELETE without a name: the webhook itself reads the (deferred) old object for it."""
+    doc = json.loads(GOOD)
+    doc["request"].update(operation="DELETE", object=None, oldObject={"metadata": {"name": "X"}})
+    del doc["request"]["name"]
+    return json.dumps(doc).encode().replace(b'"name": "X"', b'"name": "\xff"')
+
+
 @pytest.mark.parametrize(
     ("body", "status", "code", "words"),
     [
@@ -34,6 +42,7 @@ def without_uid():
         (review(kind="Pod"), 400, "invalid_review", "is not AdmissionReview"),
         (review(request=None), 400, "invalid_review", "has no request"),
         (without_uid(), 400, "invalid_review", "has no uid"),
+        (delete_with_old_object_not_utf8(), 400, "invalid_json", "oldObject"),
         (b"x" * 70000, 413, "body_too_large", "exceeds the 65536-byte limit"),
     ],
 )

@@ -56,8 +56,9 @@ def test_a_malformed_old_object_is_reported_to_the_rule_that_reads_it():
     _, fields = decode_review(body)  # skipping the old object does not check its UTF-8
     request = Request(fields)
     assert request.object.metadata.name == "web-server"
-    with pytest.raises(ValueError, match="the request's oldObject is not valid JSON"):
+    with pytest.raises(HTTPError, match="the body is not JSON: the request's oldObject") as caught:
         request.old_object  # noqa: B018 (the read is the test)
+    assert caught.value.http_status == 400
 
 
 @pytest.mark.parametrize(

@@ -98,12 +98,15 @@ def _deferring_old_object(body: bytes) -> dict[str, Any] | None:
 
 
 def _old_object(raw: msgspec.Raw) -> Any:
-    """A deferred `oldObject`, decoded. Its JSON was checked only as far as skipping it needs: a
-    rule that reads a malformed one (bad UTF-8, an infinite number) gets this error."""
+    """A deferred `oldObject`, decoded. Its JSON was checked only as far as skipping it needs, so
+    a malformed one (bad UTF-8, an infinite number) is found when first read: by a rule (its
+    error) or by the webhook itself (a 400 answer)."""
     try:
         return _decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
-        raise ValueError(f"the request's oldObject is not valid JSON: {exc}") from None
+        raise HTTPError(
+            f"the body is not JSON: the request's oldObject: {exc}", code="invalid_json"
+        ) from None
 
 
 def decode_review(body: bytes) -> tuple[str, dict[str, Any]]:
