@@ -1,132 +1,146 @@
-"""Instructions per request, admit against its ceiling: exact where timings on a shared machine
-are not.
+"""Instructions per request of admit's application against the ceiling's, counted by callgrind:
+exact where timings on a shared machine are not.
 
-    .venv/bin/python bench/bench_instructions.py [--requests 2000] [--review NAME]
+    .venv/bin/python bench/bench_instructions.py [--requests 2000] [--review NAME ...]
 
-Runs `admit serve examples/seed` (metrics and the decision log on) and `bench/ceiling.py`, one
-worker each, under valgrind's callgrind (Debian package `valgrind`), each twice side by side:
-one copy answers N requests (a recorded review POSTed on one kept-alive TLS connection), the
-other idles as long, and both stop together. Both copies pay the same start-up, warm-up and
-timers (the rule deadline's tick, certificate checks, metrics and log flushes), so the
-difference in their worker's instructions, over N, is the cost of a request. The same code
-gives the same counts on any run, so a change of a few thousand instructions is visible. Takes
-a few minutes: everything runs some 50 times slower under callgrind.
+Both ASGI applications are driven in-process, as uvicorn calls them (the scope it builds, the
+body in one message), with no server around them: the server stack is the same for both (see
+bench_server.py), and its timers and threads would make the counts depend on wall time. admit's
+app runs the seed bundle with metrics and the decision log on, the ceiling's only parses the
+review and answers a fixed allow. Each figure is (instructions of N requests - instructions of
+none) / N, user space, under valgrind's callgrind (Debian package `valgrind`); the same code
+gives the same counts on any run, so a change of a few hundred instructions is visible.
 """
 
 from __future__ import annotations
 
 import argparse
-import http.client
 import re
-import ssl
+import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
-from bench_server import PYTHON, ROOT, Server, free_port, review_body, start, stop, tls_files
+from bench_server import FIXTURE, PYTHON, ROOT, review_body
 
-FIXTURES = ROOT / "tests/fixtures/apiserver/admission"
-REVIEWS = ("07-pod-update-label--02-validate-UPDATE-pod-web-server",)
+FIXTURES = FIXTURE.parent
+REVIEWS = (
+    FIXTURE.stem,  # the validating UPDATE of the origin's pod (allowed), as in bench_server.py
+    "06-pod-create-web-server-registry-1.21.1--02-validate-CREATE-pod-web-server",  # allowed
+    "02-pod-create-web-server-nginx-1.21.1--02-validate-CREATE-pod-web-server",  # denied
+)
 WARM_UP = 200
 
 
-def post(port: int, ca: Path, body: bytes, count: int) -> None:
-    """`count` POSTs of `body` to /validate on one kept-alive connection, each answered 200."""
-    context = ssl.create_default_context(cafile=str(ca))
-    connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=120)
-    headers = {"Content-Type": "application/json", "User-Agent": "kube-apiserver-admission"}
-    try:
-        for _ in range(count):
-            connection.request("POST", "/validate", body, headers)
-            answer = connection.getresponse()
-            answer.read()
-            if answer.status != 200:
-                raise RuntimeError(f"/validate answered {answer.status}")
-    finally:
-        connection.close()
+def application(kind: str, log: Path) -> Any:
+    """admit's app (seed bundle, metrics, decision log to `log`) or the ceiling's."""
+    sys.path.insert(0, str(ROOT / "src"))
+    if kind == "ceiling":
+        sys.path.insert(0, str(ROOT / "bench"))
+        from ceiling import allow_app
+
+        return allow_app
+    from admit.loading.loader import load_bundle
+    from admit.server.app import AdmitApp
+    from admit.server.decision_log import DecisionLog
+    from admit.server.metrics import Metrics
+    from admit.server.policies import FixedPolicies
+
+    policies = FixedPolicies(load_bundle(ROOT / "examples/seed"))
+    return AdmitApp(policies, metrics=Metrics(None), decision_log=DecisionLog(str(log)))
 
 
-def worker_instructions(out: Path, server: Server) -> int:
-    """Instructions the server's one worker ran, from the file callgrind wrote at its exit."""
-    (worker,) = server.workers
-    text = (out / f"cg.{worker}").read_text(errors="replace")
-    found = re.search(r"^(?:summary|totals):\s+(\d+)", text, re.M)
+def drive(kind: str, review: str, count: int) -> None:
+    """Answer `count` requests (after a warm-up), each as uvicorn would call the app."""
+    body = review_body(FIXTURES / f"{review}.json")
+    with tempfile.TemporaryDirectory() as tmp:
+        app = application(kind, Path(tmp) / "decisions.jsonl")
+        headers = [
+            (b"host", b"127.0.0.1:8443"),
+            (b"user-agent", b"kube-apiserver-admission"),
+            (b"content-length", str(len(body)).encode()),
+            (b"accept", b"application/json, */*"),
+            (b"content-type", b"application/json"),
+            (b"accept-encoding", b"gzip"),
+        ]
+        message = {"type": "http.request", "body": body, "more_body": False}
+        answers = []
+
+        async def receive() -> dict[str, Any]:
+            return message
+
+        async def send(event: dict[str, Any]) -> None:
+            answers.append(event.get("status"))
+
+        for _ in range(WARM_UP + count):
+            scope = {
+                "type": "http",
+                "asgi": {"version": "3.0"},
+                "http_version": "1.1",
+                "scheme": "https",
+                "method": "POST",
+                "path": "/validate",
+                "raw_path": b"/validate",
+                "query_string": b"timeout=10s",
+                "root_path": "",
+                "headers": headers,
+                "server": ("127.0.0.1", 8443),
+                "client": ("127.0.0.1", 50000),
+            }
+            coroutine = app(scope, receive, send)
+            try:  # noqa: SIM105 (contextlib.suppress would add its cost to every figure)
+                coroutine.send(None)  # nothing in either app waits on I/O here
+            except StopIteration:
+                pass
+            if answers[-2] != 200:
+                raise RuntimeError(f"{kind} answered {answers[-2]}")
+
+
+def instructions(kind: str, review: str, count: int) -> int:
+    """User-space instructions callgrind counts for a whole child run."""
+    command = [
+        *("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"),
+        *(PYTHON, __file__, "--child", kind, review, str(count)),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    found = re.search(r"Collected : (\d+)", done.stderr)
     if not found:
-        raise RuntimeError(f"no totals in callgrind's output for worker {worker}")
+        raise RuntimeError(f"callgrind reported no count:\n{done.stderr[-2000:]}")
     return int(found.group(1))
-
-
-def measure(name: str, command: list[str], tmp: Path, ca: Path, body: bytes, n: int) -> float:
-    """Instructions per request: a busy and an idle copy of the server, started and stopped
-    together."""
-    copies = []
-    for role in ("busy", "idle"):
-        out = tmp / f"{name}-{role}"
-        out.mkdir()
-        port = free_port()
-        valgrind = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}/cg.%p"]
-        argv = [arg.replace("{port}", str(port)).replace("{out}", str(out)) for arg in command]
-        server = start(name, [*valgrind, *argv], port, ca, out / "server.log", 600)
-        copies.append((server, out))
-    try:
-        for server, _ in copies:
-            post(server.port, ca, body, WARM_UP)
-        post(copies[0][0].port, ca, body, n)
-    finally:
-        for server, _ in copies:
-            stop(server, 300)
-    busy, idle = (worker_instructions(out, server) for server, out in copies)
-    return (busy - idle) / n
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="requests per review")
+    parser.add_argument("--requests", type=int, default=2000, help="N, requests per figure")
     parser.add_argument(
         "--review",
         action="append",
         default=[],
         help="a recorded review's file name (without .json) in the fixtures; repeatable",
     )
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="admit-instructions-"))
-    ca_path, cert, key = tls_files(tmp)
-    bodies = {name: review_body(FIXTURES / f"{name}.json") for name in args.review or REVIEWS}
-    common = ["--tls-cert", str(cert), "--tls-key", str(key), "--workers", "1"]
-    commands = {
-        "ceiling": [PYTHON, str(ROOT / "bench/ceiling.py"), "--port", "{port}", *common],
-        "admit": [
-            *(PYTHON, "-m", "admit", "serve", str(ROOT / "examples/seed")),
-            *("--host", "127.0.0.1", "--port", "{port}", *common),
-            *("--decision-log", "{out}/decisions.jsonl", "--metrics-dir", "{out}"),
-        ],
-    }
-    results: dict[str, dict[str, float]] = {name: {} for name in commands}
-    for review, body in bodies.items():
-        print(f"{review}: 4 servers under callgrind (slow)...", file=sys.stderr, flush=True)
-        with ThreadPoolExecutor(2) as pool:
-            futures = {
-                name: pool.submit(
-                    measure,
-                    f"{name}-{len(results[name])}",
-                    command,
-                    tmp,
-                    ca_path,
-                    body,
-                    args.requests,
-                )
-                for name, command in commands.items()
-            }
-            for name, future in futures.items():
-                results[name][review] = future.result()
-    ceiling, admit = results["ceiling"], results["admit"]
-    print(f"User-space instructions per request, {args.requests} requests per review.\n")
-    print("| review | ceiling | admit | admit/ceiling |")
-    print("|---|---|---|---|")
-    for name in bodies:
-        ratio = admit[name] / ceiling[name]
-        print(f"| {name} | {ceiling[name]:,.0f} | {admit[name]:,.0f} | {ratio:.2f}x |")
+    if args.child:
+        kind, review, count = args.child
+        drive(kind, review, int(count))
+        return
+    rows = []
+    for review in args.review or REVIEWS:
+        figures = {}
+        for kind in ("ceiling", "admit"):
+            print(f"{review}: {kind} under callgrind...", file=sys.stderr, flush=True)
+            total = instructions(kind, review, args.requests) - instructions(kind, review, 0)
+            figures[kind] = total / args.requests
+        rows.append((review, figures["ceiling"], figures["admit"]))
+    print(f"User-space instructions per request of the application (N={args.requests}).\n")
+    print("| review | ceiling app | admit app | admit - ceiling | admit/ceiling |")
+    print("|---|---|---|---|---|")
+    for review, ceiling, admit in rows:
+        print(
+            f"| {review} | {ceiling:,.0f} | {admit:,.0f} | {admit - ceiling:,.0f} "
+            f"| {admit / ceiling:.2f}x |"
+        )
 
 
 if __name__ == "__main__":

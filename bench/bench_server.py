@@ -178,18 +178,16 @@ class Server:
     workers: list[int]
 
 
-def start(
-    name: str, command: list[str], port: int, ca: Path, log: Path, timeout: float = 20
-) -> Server:
+def start(name: str, command: list[str], port: int, ca: Path, log: Path) -> Server:
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=out, start_new_session=True)
-    wait_ready(port, ca, timeout)
+    wait_ready(port, ca)
     return Server(name, process, port, children(process.pid))
 
 
-def stop(server: Server, timeout: float = 30) -> None:
+def stop(server: Server) -> None:
     os.killpg(server.process.pid, signal.SIGTERM)
-    server.process.wait(timeout)
+    server.process.wait(30)
 
 
 def median(values: list[float]) -> float:
