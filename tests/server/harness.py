@@ -111,6 +111,12 @@ class Server:
     decisions: Path
     clients: list[Client] = field(default_factory=list)
 
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
     def client(self, alpn: list[str] | None = None) -> Client:
         c = Client(self.port, self.tls, alpn)
         self.clients.append(c)

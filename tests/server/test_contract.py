@@ -87,17 +87,14 @@ def test_a_mutation_answers_a_base64_json_patch(tmp_path, tls):
         "import admit\n@admit.mutate('Pod')\ndef add_label(pod):\n"
         "    pod.labels['example.com/mutated'] = 'true'\n"
     )})  # fmt: skip
-    server = start_server(bundle, tmp_path, tls=tls)
-    try:
+    with start_server(bundle, tmp_path, tls=tls) as server:
         record = recorded_review("32-mutate-pod-create-add-label--01-mutate-CREATE")
         response = replay(server.client(), record).json()["response"]
-        assert response["allowed"] is True
-        assert response["patchType"] == "JSONPatch"
-        assert json.loads(base64.b64decode(response["patch"])) == [
-            {"op": "add", "path": "/metadata/labels/example.com~1mutated", "value": "true"}
-        ]
-    finally:
-        server.stop()
+    assert response["allowed"] is True
+    assert response["patchType"] == "JSONPatch"
+    assert json.loads(base64.b64decode(response["patch"])) == [
+        {"op": "add", "path": "/metadata/labels/example.com~1mutated", "value": "true"}
+    ]
 
 
 def test_a_rule_reads_the_old_object_of_a_recorded_update(tmp_path, tls):
@@ -111,14 +108,11 @@ def test_a_rule_reads_the_old_object_of_a_recorded_update(tmp_path, tls):
         "    if old != new:\n"
         "        yield admit.Violation(f'labels {dict(old.raw)} became {dict(new.raw)}')\n"
     )})  # fmt: skip
-    server = start_server(bundle, tmp_path, tls=tls)
-    try:
+    with start_server(bundle, tmp_path, tls=tls) as server:
         record = recorded_review("07-pod-update-label--02-validate-UPDATE")
         response = replay(server.client(), record).json()["response"]
-        assert response["allowed"] is False
-        assert (
-            "labels {'run': 'web-server'} became {'run': 'web-server', 'tier': 'frontend'}"
-            in response["status"]["message"]
-        )
-    finally:
-        server.stop()
+    assert response["allowed"] is False
+    assert (
+        "labels {'run': 'web-server'} became {'run': 'web-server', 'tier': 'frontend'}"
+        in response["status"]["message"]
+    )
