@@ -7,7 +7,8 @@ import json
 import pytest
 
 from tests.core.test_recorded_traffic import expected_denials
-from tests.helpers import ORIGIN_PODS, SEED, recorded, recorded_review, wire_bytes
+from tests.helpers import ORIGIN_PODS, SEED, recorded, recorded_review, wire_bytes, write_bundle
+from tests.server.harness import start_server
 
 ENDPOINT = {"/validate": "/validate", "/validate-v1beta1": "/validate", "/mutate": "/mutate"}
 
@@ -79,17 +80,17 @@ def test_the_server_offers_only_http11_so_kube_apiserver_does_not_switch_to_h2(s
     assert client.connection.sock.version() in ("TLSv1.2", "TLSv1.3")
 
 
-def test_a_mutation_answers_a_base64_json_patch(tmp_path, tls):
-    from tests.helpers import write_bundle
-    from tests.server.harness import start_server
+def answer_with_bundle(tmp_path, tls, files, review):
+    """The response of a server running a bundle of `files` to the recorded `review`."""
+    with start_server(write_bundle(tmp_path / "b", files), tmp_path, tls=tls) as server:
+        return replay(server.client(), recorded_review(review)).json()["response"]
 
-    bundle = write_bundle(tmp_path / "b", {"label.py": (
+
+def test_a_mutation_answers_a_base64_json_patch(tmp_path, tls):
+    response = answer_with_bundle(tmp_path, tls, {"label.py": (
         "import admit\n@admit.mutate('Pod')\ndef add_label(pod):\n"
         "    pod.labels['example.com/mutated'] = 'true'\n"
-    )})  # fmt: skip
-    with start_server(bundle, tmp_path, tls=tls) as server:
-        record = recorded_review("32-mutate-pod-create-add-label--01-mutate-CREATE")
-        response = replay(server.client(), record).json()["response"]
+    )}, "32-mutate-pod-create-add-label--01-mutate-CREATE")  # fmt: skip
     assert response["allowed"] is True
     assert response["patchType"] == "JSONPatch"
     assert json.loads(base64.b64decode(response["patch"])) == [
@@ -98,19 +99,13 @@ def test_a_mutation_answers_a_base64_json_patch(tmp_path, tls):
 
 
 def test_a_rule_reads_the_old_object_of_a_recorded_update(tmp_path, tls):
-    from tests.helpers import write_bundle
-    from tests.server.harness import start_server
-
-    bundle = write_bundle(tmp_path / "b", {"frozen.py": (
+    response = answer_with_bundle(tmp_path, tls, {"frozen.py": (
         "import admit\n@admit.validate('Pod', operations=['UPDATE'])\n"
         "def labels_frozen(request):\n"
         "    old, new = request.old_object.metadata.labels, request.object.metadata.labels\n"
         "    if old != new:\n"
         "        yield admit.Violation(f'labels {dict(old.raw)} became {dict(new.raw)}')\n"
-    )})  # fmt: skip
-    with start_server(bundle, tmp_path, tls=tls) as server:
-        record = recorded_review("07-pod-update-label--02-validate-UPDATE")
-        response = replay(server.client(), record).json()["response"]
+    )}, "07-pod-update-label--02-validate-UPDATE")  # fmt: skip
     assert response["allowed"] is False
     assert (
         "labels {'run': 'web-server'} became {'run': 'web-server', 'tier': 'frontend'}"
