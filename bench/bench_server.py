@@ -90,7 +90,7 @@ def tls_files(directory: Path) -> tuple[Path, Path, Path]:
 def review_body(fixture: Path) -> bytes:
     """The body of a recorded AdmissionReview, compact JSON as kube-apiserver sends it."""
     record = json.loads(fixture.read_text())
-    return (json.dumps(record["body"], separators=(",", ":")) + "\n").encode()
+    return (json.dumps(record["body"], separators=(",", ":"), ensure_ascii=False) + "\n").encode()
 
 
 def children(pid: int) -> list[int]:

@@ -92,8 +92,9 @@ class Deferred:
 class Request:
     """One admission request, read-only. Fields absent from the review read as empty values.
 
-    `raw` may hold `oldObject` as a `Deferred`: it is decoded when `old_object`, `raw_old_object`
-    or `raw` is first read.
+    The decoded request may carry `oldObject` as a `Deferred` (the webhook's decode does on an
+    UPDATE): it is decoded when `old_object`, `raw_old_object` or `raw` is first read, and `raw`
+    is always the whole request.
     """
 
     __slots__ = (

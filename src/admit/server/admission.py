@@ -112,8 +112,9 @@ def _old_object(raw: msgspec.Raw) -> Any:
 def decode_review(body: bytes) -> tuple[str, dict[str, Any]]:
     """(apiVersion, request) of an AdmissionReview body; `HTTPError` 400 says what is wrong.
 
-    A request with an `oldObject` has it as a `Deferred`. With no old object to defer (a CREATE:
-    kube-apiserver sends `"oldObject":null` near the end) orjson decodes everything, faster."""
+    The request's `oldObject` is a `Deferred` when msgspec could decode the rest (see
+    `_deferring_old_object`). With no old object to defer (a CREATE: kube-apiserver sends
+    `"oldObject":null` near the end), or when msgspec cannot, orjson decodes everything."""
     review = None
     if body.find(_NULL_OLD_OBJECT, _TAIL) < 0:
         review = _deferring_old_object(body)
