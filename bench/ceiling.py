@@ -75,7 +75,8 @@ def main() -> None:
         workers=args.workers,
         decision_log=None,
     )
-    sys.exit(Supervisor(config, FixedPolicies(None)).run())  # type: ignore[arg-type]
+    sock = worker_module.listening_socket(config.host, config.port)
+    sys.exit(Supervisor(config, sock, lambda transform: FixedPolicies(None)).run())
 
 
 if __name__ == "__main__":

@@ -79,3 +79,24 @@ def write_bundle(root: Path, files: dict[str, str]) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     return root
+
+
+class Published:
+    """A bundle directory as `admit serve` serves it: followed by a directory source that
+    publishes into a run directory, and a process's store serving what is published."""
+
+    def __init__(self, bundle: Path, run_dir: Path) -> None:
+        from admit.loading.publisher import Publisher
+        from admit.loading.reload import DirectorySource
+        from admit.loading.store import PolicyStore
+        from admit.loading.versions import RunDirectory
+
+        run = RunDirectory(run_dir)
+        self.source = DirectorySource(bundle, Publisher(run, str(bundle), timeout=5))
+        self.store = PolicyStore(run)
+        self.check()
+
+    def check(self) -> None:
+        """Publish the bundle's changes, and serve them."""
+        self.source.check()
+        self.store.refresh()

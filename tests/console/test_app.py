@@ -9,10 +9,8 @@ import pytest
 from admit.console.app import ConsoleApp
 from admit.console.stats import MetricsHistory, quantile
 from admit.core.engine import evaluate
-from admit.loading.loader import load_bundle
-from admit.loading.reload import BundleWatcher
 from admit.server.feed import DecisionFeed, decode, encode, record
-from tests.helpers import SEED, write_bundle
+from tests.helpers import SEED, Published, write_bundle
 
 POD = """apiVersion: v1
 kind: Pod
@@ -59,9 +57,11 @@ def bundle(tmp_path):
 
 @pytest.fixture
 def app(bundle, tmp_path):
-    watcher = BundleWatcher(bundle, load_bundle(bundle))
+    published = Published(bundle, tmp_path / "run")
     feed = DecisionFeed(tmp_path / "unused.sock")
-    return ConsoleApp(watcher, feed, MetricsHistory(None), lambda ps, r: evaluate(ps, r))
+    app = ConsoleApp(published.store, feed, MetricsHistory(None), lambda ps, r: evaluate(ps, r))
+    app.published = published
+    return app
 
 
 def test_the_start_page_and_its_assets_are_served_from_the_package(app):
@@ -105,7 +105,7 @@ def test_the_source_is_highlighted_and_limited_to_the_bundles_modules(app):
 def test_status_reports_the_digest_and_the_last_reload_error_with_its_location(app, bundle):
     assert api(app, "/api/status")["reload"]["last_error"] is None
     (bundle / "trusted_images.py").write_text("import admit\n\ndef broken(:\n")
-    app.policies.check()
+    app.published.check()
     status = api(app, "/api/status")
     assert status["bundle"]["digest"] == app.policies.current().digest
     problems = status["reload"]["last_error"]["problems"]

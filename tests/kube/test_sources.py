@@ -7,6 +7,9 @@ import orjson
 
 import admit
 from admit.kube.sources import STATUS_ANNOTATION, ConfigMapSource
+from admit.loading.publisher import Publisher
+from admit.loading.store import PolicyStore
+from admit.loading.versions import RunDirectory
 from admit.testing import request
 from tests.helpers import SEED, pod
 from tests.kube.fake_apiserver import FakeAPIServer, Script, recorded
@@ -16,22 +19,38 @@ PATH = "/api/v1/namespaces/default/configmaps"
 SELECTOR = "example.com/policy=true"
 
 
+class Followed:
+    """A ConfigMap source and a store that serves what it publishes."""
+
+    def __init__(self, source, store):
+        self.source, self.store = source, store
+
+    def current(self):
+        self.store.refresh()
+        return self.store.current()
+
+    def status(self):
+        return self.source.publisher.status()
+
+
 def follow(script, tmp_path, predicate):
     async def scenario():
         with FakeAPIServer({PATH: script}) as api:
             from admit.kube.api import connect
 
+            run = RunDirectory(tmp_path / "run")
             source = ConfigMapSource(
                 lambda: connect(api.kubeconfig(tmp_path)),
                 ["default"],
                 SELECTOR,
-                workdir=tmp_path / "work",
+                Publisher(run, "configmaps", timeout=5),
             )
+            followed = Followed(source, PolicyStore(run))
             task = asyncio.ensure_future(source.watch())
-            await until(lambda: predicate(source, script))
+            await until(lambda: predicate(followed, script))
             task.cancel()
             await asyncio.sleep(0.01)
-            return source
+            return followed
 
     return asyncio.run(scenario())
 
@@ -49,7 +68,7 @@ def test_recorded_configmap_changes_are_followed_and_annotated(tmp_path):
     )
     script.event_gap = 0.5  # each state lasts long enough to be loaded and annotated
     source = follow(
-        script, tmp_path, lambda s, sc: sc.watches >= 2 and not s.status()["configmaps"]
+        script, tmp_path, lambda s, sc: sc.watches >= 2 and not s.status().get("configmaps")
     )
     assert script.requests[0]["labelSelector"] == [SELECTOR]
     names = sorted(name for name, _ in statuses(script))

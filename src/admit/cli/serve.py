@@ -2,28 +2,31 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import logging
 import os
 import shutil
+import ssl
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from admit.core.engine import PolicySet, query
-from admit.core.errors import InputError
+from admit.core.engine import query
+from admit.core.errors import InputError, ServeError
 from admit.loading.loader import load_bundle
 
 MiB = 1024 * 1024
 
 
-def _metrics_dir(given: Path | None) -> Path:
-    """A clean directory where the workers publish their metrics for /metrics."""
-    directory = given or Path(tempfile.mkdtemp(prefix="admit-metrics-"))
+def _metrics_dir(directory: Path) -> Path:
+    """A clean directory where the processes publish their metrics for /metrics."""
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.glob("worker-*.json"):
         stale.unlink()
@@ -192,6 +195,24 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     help="Address of the console (plain HTTP, no authentication: keep it local).",
 )
 @click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    envvar="ADMIT_STATE_DIR",
+    help="Keep policy versions here: a restart whose bundle or ConfigMaps do not load serves "
+    "the last good version (marked restored in /readyz) instead of denying  "
+    "[default: a temporary directory, removed at exit]",
+)
+@click.option(
+    "--load-timeout",
+    type=click.FloatRange(1),
+    default=10.0,
+    show_default=True,
+    envvar="ADMIT_LOAD_TIMEOUT",
+    help="Seconds a new policy version may take to load (in a sandbox process) before it "
+    "counts as broken.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -221,6 +242,8 @@ def serve(
     metrics_dir: Path | None,
     console_port: int | None,
     console_host: str,
+    state_dir: Path | None,
+    load_timeout: float,
     log_level: str,
 ) -> int:
     """Serve the rules in BUNDLE as a Kubernetes admission webhook over HTTPS.
@@ -252,36 +275,117 @@ def serve(
         )
     if (bundle is None) == (configmap_selector is None):
         raise click.UsageError("serve a BUNDLE directory or --configmaps SELECTOR (one of them)")
-    source, policy_set, what = _policy_source(
-        bundle, watch, configmap_selector, configmap_namespaces, kubeconfig
-    )
-    ca = None
-    if self_signed:
-        ca, tls_cert, tls_key = _self_signed(tls_dir, host, sans)
-    assert tls_cert is not None
-    assert tls_key is not None
-    metrics_dir = _metrics_dir(metrics_dir)
-    from admit.server.config import ServerConfig
-    from admit.server.supervisor import Supervisor
+    run_root = state_dir or Path(tempfile.mkdtemp(prefix="admit-run-"))
+    feed = _feed_socket() if console_port else None
+    try:
+        from admit.loading.versions import RunDirectory
 
-    config = ServerConfig(
-        tls_cert=tls_cert,
-        tls_key=tls_key,
-        host=host,
-        port=port,
-        workers=workers or os.cpu_count() or 1,
-        rule_timeout=rule_timeout,
-        max_body=max_body,
-        client_timeout=client_timeout,
-        drain_timeout=drain_timeout,
-        decision_log=None if decision_log == "off" else decision_log,
-        metrics_dir=metrics_dir,
-        feed_socket=_feed_socket() if console_port else None,
+        run = RunDirectory(run_root)
+        if bundle is not None:
+            policies = _bundle_source(bundle, watch, run, load_timeout)
+        else:
+            policies = _configmap_source(
+                configmap_selector or "", configmap_namespaces, kubeconfig, run, load_timeout
+            )
+        ca = None
+        if self_signed:
+            ca, tls_cert, tls_key = _self_signed(tls_dir, host, sans)
+        assert tls_cert is not None
+        assert tls_key is not None
+        from admit.server.config import ServerConfig
+
+        config = ServerConfig(
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            host=host,
+            port=port,
+            workers=workers or os.cpu_count() or 1,
+            rule_timeout=rule_timeout,
+            max_body=max_body,
+            client_timeout=client_timeout,
+            drain_timeout=drain_timeout,
+            decision_log=None if decision_log == "off" else decision_log,
+            metrics_dir=_metrics_dir(metrics_dir or run.root / "metrics"),
+            feed_socket=feed,
+            run_dir=run.root,
+        )
+        return _run(config, policies, ca, bundle, kubeconfig, cluster_cache, console_port,
+                    console_host)  # fmt: skip
+    finally:
+        if feed is not None:
+            shutil.rmtree(feed.parent, ignore_errors=True)
+        if state_dir is None:
+            shutil.rmtree(run_root, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class _Policies:
+    """How the server gets its policies: a source process (None: the first version stays),
+    what to call it in messages, and the kinds the published version's rules read."""
+
+    source: Callable[[Path | None], None] | None  # given the metrics directory
+    what: str
+    reads: tuple[str, ...]
+
+
+def _run(
+    config: Any,
+    policies: _Policies,
+    ca: Path | None,
+    bundle: Path | None,
+    kubeconfig: Path | None,
+    cluster_cache: bool,
+    console_port: int | None,
+    console_host: str,
+) -> int:
+    """Bind, say what is served where, and supervise until SIGTERM."""
+    from admit.server.supervisor import Supervisor
+    from admit.server.worker import listening_socket
+
+    try:
+        config.ssl_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise ServeError(f"the TLS certificate or key cannot be used: {exc}") from None
+    cluster = _cluster_factory(policies.reads, kubeconfig) if cluster_cache else None
+    try:
+        sock = listening_socket(config.host, config.port)
+    except OSError as exc:
+        hint = ""
+        if exc.errno == errno.EADDRINUSE:
+            hint = " (is another server running there? choose another --port)"
+        raise ServeError(
+            f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}{hint}"
+        ) from None
+    try:
+        url = _say_where(config, policies.what, ca, bundle)
+        console = (
+            _console(config, console_host, console_port, url) if console_port else None
+        )
+        supervisor = Supervisor(
+            config,
+            sock,
+            functools.partial(_store, config.run_dir),
+            source=(
+                functools.partial(policies.source, config.metrics_dir) if policies.source else None
+            ),
+            cluster_factory=cluster,
+            console=console,
+        )
+    except BaseException:
+        sock.close()
+        raise
+    return supervisor.run()
+
+
+def _say_where(config: Any, what: str, ca: Path | None, bundle: Path | None) -> str:
+    """Print what is served where; the URL clients use from this machine."""
+    everywhere = config.host in ("0.0.0.0", "::")
+    shown = "127.0.0.1" if everywhere else config.host
+    url = f"https://{'[' + shown + ']' if ':' in shown else shown}:{config.port}"
+    bound = f" (bound to {config.host}: all interfaces)" if everywhere else ""
+    click.echo(
+        f"admit: serving {what} on {url}{bound} with {config.workers} workers", err=True
     )
-    config.ssl_context()  # fail now, with a clear message, if the TLS files do not load
-    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-    url = f"https://{shown}:{port}"
-    click.echo(f"admit: serving {what} on {url} with {config.workers} workers", err=True)
     if ca is not None:
         click.echo(f"admit: CA certificate for clients: {ca}", err=True)
         example = bundle / "reviews" if bundle is not None else None
@@ -296,13 +400,15 @@ def serve(
                 f"--data-binary @{review} {url}/validate",
                 err=True,
             )
-    console = _console(config, source, console_host, console_port, url) if console_port else None
-    cluster = _cluster_factory(policy_set, kubeconfig) if cluster_cache else None
-    try:
-        return Supervisor(config, source, cluster_factory=cluster, console=console).run()
-    finally:
-        if config.feed_socket is not None:
-            shutil.rmtree(config.feed_socket.parent, ignore_errors=True)
+    return url
+
+
+def _store(run_dir: Path, transform: Any) -> Any:
+    """A process's policy store (built in the worker or console, after the fork)."""
+    from admit.loading.store import PolicyStore
+    from admit.loading.versions import RunDirectory
+
+    return PolicyStore(RunDirectory(run_dir), transform=transform)
 
 
 def _feed_socket() -> Path:
@@ -310,7 +416,7 @@ def _feed_socket() -> Path:
     return Path(tempfile.mkdtemp(prefix="admit-console-")) / "feed.sock"
 
 
-def _console(config: Any, source: Any, host: str, port: int, webhook_url: str) -> Any:
+def _console(config: Any, host: str, port: int, webhook_url: str) -> Any:
     """What the supervisor runs in the console process; its port is bound now, so a taken port
     is a usage error at start rather than a console that keeps dying."""
     from admit.console.process import console_socket, run_console
@@ -318,32 +424,83 @@ def _console(config: Any, source: Any, host: str, port: int, webhook_url: str) -
     try:
         sock = console_socket(host, port)
     except OSError as exc:
-        raise click.UsageError(f"the console cannot listen on {host}:{port}: {exc}") from None
+        raise ServeError(f"the console cannot listen on {host}:{port}: {exc}") from None
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     shown = f"[{shown}]" if ":" in shown else shown
     click.echo(f"admit: console on http://{shown}:{port}", err=True)
-    return functools.partial(run_console, config, source, sock, webhook_url)
+    store = functools.partial(_store, config.run_dir)
+    return functools.partial(run_console, config, store, sock, webhook_url)
 
 
-def _policy_source(
-    bundle: Path | None,
-    watch: bool,
-    selector: str | None,
+def _restore(run: Any) -> Any:
+    """With --state-dir: the version the last run served, marked restored (served until the
+    source publishes one); None when there is none."""
+    import dataclasses
+    import time
+
+    version = run.published()
+    if version is None:
+        return None
+    snapshot = run.versions / version.digest
+    if not snapshot.is_dir():
+        return None
+    version = dataclasses.replace(
+        version, path=str(snapshot), restored=True, published=time.time()
+    )
+    run.publish(version)
+    return version
+
+
+def _bundle_source(bundle: Path, watch: bool, run: Any, load_timeout: float) -> _Policies:
+    """Publish the bundle now (its load errors stop the start, unless --state-dir has a last
+    good version), and follow it in a source process when watching."""
+    from admit.core.errors import BundleError, Problem
+    from admit.loading.publisher import Publisher
+    from admit.loading.reload import DirectorySource
+    from admit.server.source import run_source
+
+    if not bundle.is_dir():
+        what = "does not exist" if not bundle.exists() else "is not a directory"
+        message = f"{what}; a bundle is a directory of .py rule modules"
+        raise BundleError([Problem(str(bundle), None, "not_a_bundle", message)])
+    publisher = Publisher(run, str(bundle), timeout=load_timeout, watching=watch)
+    restored = _restore(run)
+    source = DirectorySource(bundle, publisher)
+    event = source.check()
+    if event is not None and event.result == "error":
+        assert publisher.last_report is not None
+        if restored is None:
+            raise publisher.last_report.error()
+        click.echo(
+            f"admit: {bundle} failed to load; serving the last good version "
+            f"{restored.digest[:12]} from --state-dir until it loads:\n  "
+            + "\n  ".join(event.problems),
+            err=True,
+        )
+    version = run.published()
+    assert version is not None
+    what = f"{bundle} ({len(version.rules)} rules, digest {version.digest[:12]})"
+    runner = (
+        functools.partial(run_source, source.watch, publisher)
+        if watch
+        else None
+    )
+    return _Policies(runner, what, version.reads)
+
+
+def _configmap_source(
+    selector: str,
     namespaces: tuple[str, ...],
     kubeconfig: Path | None,
-) -> tuple[Any, PolicySet, str]:
-    """(policy source, the set loaded now, a description) for a directory or ConfigMaps."""
-    if bundle is not None:
-        from admit.loading.reload import BundleWatcher
-        from admit.server.policies import FixedPolicies
-
-        policy_set = load_bundle(bundle)
-        what = f"{bundle} ({len(policy_set.rules)} rules, digest {policy_set.digest[:12]})"
-        if watch:
-            return BundleWatcher(bundle, policy_set), policy_set, what
-        return FixedPolicies(policy_set), policy_set, what
+    run: Any,
+    load_timeout: float,
+) -> _Policies:
+    """ConfigMaps are followed in a source process; until it publishes a version that loads
+    (or with --state-dir, the last run's), the server is not ready and denies."""
     from admit.kube.api import ClusterAccessError, check_access, connect
     from admit.kube.sources import ConfigMapSource
+    from admit.loading.publisher import Publisher
+    from admit.server.source import run_source
 
     try:
         server = check_access(kubeconfig)
@@ -351,28 +508,33 @@ def _policy_source(
         raise click.UsageError(f"--configmaps needs cluster access, but {exc}") from None
     watched = list(namespaces) or [os.environ.get("POD_NAMESPACE") or "default"]
     what = f"the ConfigMaps {selector} in {', '.join(watched)} of {server}"
-    source = ConfigMapSource(functools.partial(connect, kubeconfig), watched, selector or "")
-    return source, PolicySet([]), what
+    publisher = Publisher(run, f"configmaps {selector} in {', '.join(watched)}",
+                          timeout=load_timeout)  # fmt: skip
+    restored = _restore(run)
+    source = ConfigMapSource(functools.partial(connect, kubeconfig), watched, selector, publisher)
+    runner = functools.partial(run_source, source.watch, publisher)
+    return _Policies(runner, what, restored.reads if restored is not None else ())
 
 
-def _cluster_factory(policy_set: PolicySet, kubeconfig: Path | None) -> Any:
+def _cluster_factory(reads: tuple[str, ...], kubeconfig: Path | None) -> Any:
     """A factory of cluster caches for the workers, or None when no rule reads the cluster and
     no cluster is configured. Rules that read a cluster we cannot reach are a usage error."""
+    from admit.core.match import KindPattern
     from admit.kube.api import ClusterAccessError, check_access, connect
     from admit.kube.cluster_cache import ClusterCache, watchable
 
-    problems = [p for p in (watchable(kind) for kind in policy_set.reads) if p]
+    kinds = [KindPattern.parse(kind) for kind in reads]
+    problems = [p for p in (watchable(kind) for kind in kinds) if p]
     if problems:
         raise click.UsageError("; ".join(problems))
     try:
         server = check_access(kubeconfig)
     except ClusterAccessError as exc:
-        if not policy_set.reads:
+        if not kinds:
             return None
-        kinds = ", ".join(str(k) for k in policy_set.reads)
         raise click.UsageError(
-            f"rules read {kinds} from the cluster, but {exc}; give --kubeconfig, run in a "
-            "cluster, or pass --no-cluster-cache to serve them an empty cache"
+            f"rules read {', '.join(reads)} from the cluster, but {exc}; give --kubeconfig, run "
+            "in a cluster, or pass --no-cluster-cache to serve them an empty cache"
         ) from None
     click.echo(f"admit: caching the kinds rules read from {server}", err=True)
     return functools.partial(ClusterCache, functools.partial(connect, kubeconfig))

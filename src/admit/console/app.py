@@ -28,7 +28,7 @@ from admit.console import catalog
 from admit.console.playground import Judge, PlaygroundError, evaluate_text
 from admit.console.stats import MetricsHistory
 from admit.server.feed import DecisionFeed
-from admit.server.policies import PolicySource, WatchedSource
+from admit.server.policies import PolicySource
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -169,11 +169,11 @@ class ConsoleApp:
                 "source": current.source,
                 "rules": len(current.rules),
             }
-        watched = isinstance(self.policies, WatchedSource)
+        reload = {k: v for k, v in self.policies.status().items() if k != "served"}
         return {
             "bundle": bundle,
-            "watching": watched,
-            "reload": self.policies.status() if isinstance(self.policies, WatchedSource) else None,
+            "watching": bool(reload.get("watching")),
+            "reload": reload if "source" in reload else None,
             "workers": [{"pid": p, "bundle": b} for p, b in self.history.latest["workers"]],
             "feed": {"buffered": len(self.feed.recent), "capacity": self.feed.recent.maxlen},
             "webhook": self.webhook_url,

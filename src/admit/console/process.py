@@ -1,6 +1,6 @@
 """The console process: the console app on uvicorn over plain HTTP, on a socket the CLI bound
-before the supervisor forked (so a taken port fails at start). It keeps its own copy of the
-policies fresh like a worker does, owns the decision feed's socket, and samples the workers'
+before the supervisor forked (so a taken port fails at start). It follows the published policy
+version like a worker does, owns the decision feed's socket, and samples the workers'
 metrics. Nothing here can reach the webhook's workers: a crash only restarts the console."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
@@ -21,7 +22,7 @@ from admit.core.review import Request
 from admit.server.app import AdmitApp
 from admit.server.config import ServerConfig
 from admit.server.feed import DecisionFeed
-from admit.server.policies import PolicySource, WatchedSource
+from admit.server.policies import PolicySource
 from admit.server.worker import listening_socket
 
 log = logging.getLogger("admit.console")
@@ -34,9 +35,14 @@ def console_socket(host: str, port: int) -> socket.socket:
 
 
 def run_console(
-    config: ServerConfig, policies: PolicySource, sock: socket.socket, webhook_url: str = ""
+    config: ServerConfig,
+    store: Callable[..., PolicySource],
+    sock: socket.socket,
+    webhook_url: str = "",
 ) -> None:
     """Serve the console until SIGTERM or SIGINT."""
+    policies = store(None)
+    policies.refresh()
     assert config.feed_socket is not None
     feed = DecisionFeed(config.feed_socket)
     feed.bind()
@@ -72,9 +78,7 @@ def run_console(
     async def main() -> None:
         feed.start(asyncio.get_running_loop())
         chores = [asyncio.ensure_future(sample())]
-        if isinstance(policies, WatchedSource):
-            policies.on_event = None  # the workers already count and log reloads
-            chores.append(asyncio.ensure_future(policies.watch()))
+        chores.append(asyncio.ensure_future(policies.follow()))
         try:
             await server.serve(sockets=[sock])
         finally:

@@ -3,7 +3,8 @@
     AdmitError
      ├── DefinitionError   a rule is declared wrongly (bad match, action, parameter)
      ├── BundleError       a bundle failed to load; carries every Problem found in one pass
-     └── InputError        a manifest, review or input document cannot be used
+     ├── InputError        a manifest, review or input document cannot be used
+     └── ServeError        the server cannot start (port taken, TLS files unusable)
 
     RuleTimeout (a BaseException, so a rule's `except Exception` cannot swallow it)
 
@@ -71,6 +72,14 @@ class InputError(AdmitError):
         self.line = line
         where = "" if not path else (f"{path}:{line}: " if line is not None else f"{path}: ")
         super().__init__(f"{where}{message}")
+
+
+class ServeError(AdmitError):
+    """`admit serve` cannot start: its port is taken or its TLS files cannot be used."""
+
+    code = "serve_error"
+    exit_code = 4
+    http_status = 500
 
 
 class RuleTimeout(BaseException):

@@ -1,156 +1,86 @@
 """Policies from ConfigMaps (kube-mgmt parity): every ConfigMap matching a label selector in
 the given namespaces is a bundle (its keys are files; `dir__file.py` is `dir/file.py`). Each is
-loaded on its own; the served set is the union of each ConfigMap's last good load, so one
-broken ConfigMap never takes down the others. The outcome is written back to the ConfigMap as
-the annotation `admit.dev/status`: ok with the digest and rule count, or the problems.
+one part of the published version, loaded on its own, so one broken ConfigMap never takes down
+the others: it keeps its last good content. The source runs in one process (the server's source
+process); the version it publishes is what every worker serves. The outcome is written back to
+each ConfigMap as the annotation `admit.dev/status`: ok with the digest and rule count, or the
+problems.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import shutil
-import tempfile
-import time
-from collections import deque
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import PurePosixPath
 from typing import Any
 
 import httpx2 as httpx  # lightkube's HTTP client
 import orjson
 
-from admit.core.engine import PolicySet
-from admit.core.errors import BundleError
 from admit.kube.api import collection_path
 from admit.kube.reflector import Reflector
-from admit.loading.loader import load_bundle
-from admit.loading.reload import ReloadEvent
+from admit.loading.publisher import Files, Publisher, ReloadEvent
+from admit.loading.versions import Part
 
 log = logging.getLogger("admit.sources")
 STATUS_ANNOTATION = "admit.dev/status"
 Key = tuple[str, str]
 
 
-def _data_digest(cm: Any) -> str:
-    return hashlib.sha256(
-        orjson.dumps(cm.get("data") or {}, option=orjson.OPT_SORT_KEYS)
-    ).hexdigest()
-
-
-def _write(cm: Any, directory: Path) -> None:
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
-    for key, text in (cm.get("data") or {}).items():
-        relative = Path(*key.split("__"))
-        if relative.is_absolute() or ".." in relative.parts:
+def files_of(cm: Any) -> Files:
+    """A ConfigMap's keys as bundle files (`dir__file.py` -> `dir/file.py`), sorted; keys that
+    would leave the bundle's directory are skipped."""
+    files = []
+    for key, text in sorted((cm.get("data") or {}).items()):
+        relative = PurePosixPath(*key.split("__"))
+        if relative.is_absolute() or ".." in relative.parts or not isinstance(text, str):
             continue
-        target = directory / relative
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
+        files.append((relative.as_posix(), text.encode()))
+    return sorted(files)
+
+
+def part_of(key: Key) -> Part:
+    namespace, name = key
+    label = f"{namespace}/{name}"
+    return Part(label, prefix=f"{name}.", allow_empty=True, label=label)
 
 
 class ConfigMapSource:
-    """A policy source following labelled ConfigMaps; implements the server's WatchedSource."""
+    """Follows labelled ConfigMaps and publishes their union whenever one changes."""
 
     def __init__(
         self,
         connect: Callable[[], httpx.AsyncClient],
         namespaces: list[str],
         selector: str,
-        *,
-        workdir: Path | None = None,
+        publisher: Publisher,
     ) -> None:
         self._connect = connect
         self.namespaces = namespaces
         self.selector = selector
-        self.workdir = workdir or Path(tempfile.mkdtemp(prefix="admit-configmaps-"))
+        self.publisher = publisher
         self.stores: dict[str, dict[Key, Any]] = {ns: {} for ns in namespaces}
-        self._loaded: dict[Key, tuple[str, PolicySet | None, dict[str, Any]]] = {}
-        self._current: PolicySet | None = None
-        self.on_event: Callable[[Any], None] | None = None
-        self.history: deque[ReloadEvent] = deque(maxlen=20)
-        self.last_error: ReloadEvent | None = None
         self.reflectors: list[Reflector] = []
-
-    def current(self) -> PolicySet | None:
-        return self._current
-
-    def check(self) -> None:
-        """Nothing to do outside the workers' event loops: they watch the cluster."""
-
-    def status(self) -> dict[str, Any]:
-        return {
-            "source": f"configmaps {self.selector} in {', '.join(self.namespaces)}",
-            "configmaps": {f"{ns}/{name}": s for (ns, name), (_, _, s) in self._loaded.items()},
-            "last_error": self.last_error.as_json() if self.last_error else None,
-            "history": [e.as_json() for e in self.history],
-        }
+        self._offered: tuple[Any, ...] | None = None
+        self._statuses: dict[Key, dict[str, Any]] = {}  # as last written back
 
     def rebuild(self) -> list[tuple[Key, dict[str, Any]]]:
-        """Load changed ConfigMaps; returns the statuses to write back."""
-        seen: dict[Key, Any] = {
-            key: cm for store in self.stores.values() for key, cm in store.items()
-        }
-        changed: list[tuple[Key, dict[str, Any]]] = []
-        for key in list(self._loaded):
-            if key not in seen:
-                del self._loaded[key]
-                changed.append((key, {}))
-        for key, cm in sorted(seen.items()):
-            digest = _data_digest(cm)
-            previous = self._loaded.get(key)
-            if previous is not None and previous[0] == digest:
-                continue
-            directory = self.workdir / key[0] / key[1]
-            _write(cm, directory)
-            started = time.perf_counter()
-            try:
-                result = load_bundle(directory, allow_empty=True)
-                loaded = PolicySet(
-                    [r.configured(policy=f"{key[1]}.{r.policy}") for r in result.rules],
-                    data=result.data.raw,
-                    digest=result.digest,
-                )
-                status = {"status": "ok", "digest": result.digest, "rules": len(result.rules)}
-                self._loaded[key] = (digest, loaded, status)
-                event = ReloadEvent(
-                    time.time(), "ok", result.digest, (), time.perf_counter() - started
-                )
-            except BundleError as exc:
-                problems = tuple(f"{key[0]}/{key[1]}: {p}" for p in exc.problems)
-                status = {"status": "error", "problems": [str(p) for p in exc.problems]}
-                good = previous[1] if previous is not None else None
-                self._loaded[key] = (digest, good, status)
-                event = ReloadEvent(
-                    time.time(), "error", digest, problems, time.perf_counter() - started
-                )
-            self._record(event)
-            changed.append((key, status))
-        if changed:
-            self._combine()
+        """Publish the ConfigMaps' content if it changed; the statuses to write back."""
+        seen = sorted((key, cm) for store in self.stores.values() for key, cm in store.items())
+        parts = [(part_of(key), files_of(cm)) for key, cm in seen]
+        content = tuple((part, files) for part, files in parts)
+        if content == self._offered:
+            return []
+        self._offered = content
+        event: ReloadEvent | None
+        event = self.publisher.offer(parts) if parts else self.publisher.empty()
+        if event is None:
+            return []
+        statuses = {key: self.publisher.parts.get(part_of(key).label, {}) for key, _ in seen}
+        changed = [(key, s) for key, s in statuses.items() if self._statuses.get(key) != s]
+        self._statuses = statuses
         return changed
-
-    def _record(self, event: ReloadEvent) -> None:
-        self.history.append(event)
-        if event.result == "error":
-            self.last_error = event
-        elif all(s.get("status") == "ok" for _, _, s in self._loaded.values()):
-            self.last_error = None
-        if self.on_event is not None:
-            self.on_event(event)
-
-    def _combine(self) -> None:
-        sets = [ps for _, ps, _ in self._loaded.values() if ps is not None]
-        rules = [r for ps in sets for r in ps.rules]
-        data: dict[str, Any] = {}
-        for ps in sets:  # later ConfigMaps (by namespace/name) win a top-level key
-            data.update(ps.data.raw)
-        digest = hashlib.sha256(
-            "".join(f"{k}{d}" for k, (d, _, _) in sorted(self._loaded.items())).encode()
-        ).hexdigest()
-        self._current = PolicySet(rules, data=data, digest=digest, source=self.status()["source"])
 
     async def _annotate(self, client: httpx.AsyncClient, key: Key, status: dict[str, Any]) -> None:
         if not status:
@@ -181,23 +111,14 @@ class ConfigMapSource:
             reflector = Reflector(client, path, self.stores[ns], label_selector=self.selector)
             self.reflectors.append(reflector)
             tasks.append(asyncio.ensure_future(reflector.run()))
-        signature: tuple[Any, ...] | None = None
         try:
             while True:
                 if all(r.status.synced for r in self.reflectors):
-                    now = tuple(
-                        sorted(
-                            (k, (cm.get("metadata") or {}).get("resourceVersion"))
-                            for store in self.stores.values()
-                            for k, cm in store.items()
-                        )
-                    )
-                    if now != signature:
-                        signature = now
+                    try:
                         for key, status in await asyncio.to_thread(self.rebuild):
                             await self._annotate(client, key, status)
-                        if self._current is None:
-                            self._combine()
+                    except Exception:
+                        log.exception("publishing the ConfigMaps' policies failed")
                 await asyncio.sleep(0.2)
         finally:
             for task in tasks:

@@ -56,6 +56,17 @@ def bundle_files(root: Path) -> Iterator[Path]:
                 yield Path(dirpath) / name
 
 
+def resolved_root(root: Path) -> Path:
+    """Where to read a bundle from, fixed for one load: a Kubernetes ConfigMap or Secret volume
+    publishes a version by swapping its `..data` link, so that link is resolved once and every
+    file is read from the version it pointed at (reading through it file by file could mix
+    two versions)."""
+    link = root / "..data"
+    if link.is_symlink():
+        return root / os.readlink(link)
+    return root
+
+
 def digest_of(root: Path, files: list[Path]) -> str:
     """A content hash of the bundle: relative names and bytes of every file."""
     h = hashlib.sha256()
@@ -129,7 +140,7 @@ class _Load:
             self.problem(where, exc.lineno, "syntax_error", exc.msg)
         except AdmitError as exc:  # a decorator refused its arguments
             self.problem(*self._where(exc, path), exc.code, str(exc))
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # a module may call sys.exit() at import
             self.problem(*self._where(exc, path), "import_error", f"{type(exc).__name__}: {exc}")
 
     def _where(self, exc: BaseException, path: Path) -> tuple[str, int | None]:

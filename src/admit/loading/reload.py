@@ -1,13 +1,13 @@
-"""Hot reload: a policy source that follows a bundle directory and never loses the good set.
+"""Hot reload of a bundle directory: the source that follows it and publishes each change.
 
-`check()` compares a cheap stat signature of the directory, then its content digest, and loads a
-changed bundle completely (imports, admit.yaml, data) before swapping the one reference that
-`current()` returns. A bundle that fails to load leaves the previous set serving and is kept as
-`last_error` with every problem located. Kubernetes ConfigMap volumes publish a new version by
-swapping a `..data` symlink; stat follows links, so the swap shows as changed files.
+`check()` compares a cheap stat signature of the directory, then its content digest, and hands
+changed content to the `Publisher` (snapshot, sandbox load, publish). A Kubernetes ConfigMap
+volume publishes a new version by swapping its `..data` link: the link is resolved once per
+check, so one version's files are never mixed with another's. Content that failed to load is
+not retried until it changes again.
 
-`watch()` drives `check()` from file events (watchfiles) with a polling fallback; loads run in a
-thread so the event loop keeps answering with the current set meanwhile.
+`watch()` drives `check()` from file events (watchfiles) with a polling fallback. It runs in one
+process (the server's source process), never in the workers: they follow what is published.
 """
 
 from __future__ import annotations
@@ -15,46 +15,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import threading
-import time
-from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from admit.core.engine import PolicySet
-from admit.core.errors import BundleError
-from admit.loading.loader import bundle_files, digest_of, load_bundle
+from admit.loading.loader import bundle_files, resolved_root
+from admit.loading.publisher import Files, Publisher, ReloadEvent, files_digest
+from admit.loading.versions import Part
 
 log = logging.getLogger("admit.reload")
 
-Result = Literal["ok", "error"]
+__all__ = ["DirectorySource", "ReloadEvent", "read_bundle"]
 
 
-@dataclass(frozen=True, slots=True)
-class ReloadEvent:
-    """One attempt to load a changed bundle."""
-
-    time: float
-    result: Result
-    digest: str
-    problems: tuple[str, ...] = ()
-    seconds: float = 0.0
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "time": self.time,
-            "result": self.result,
-            "digest": self.digest,
-            "problems": list(self.problems),
-            "seconds": round(self.seconds, 4),
-        }
+def read_bundle(root: Path) -> Files:
+    """The bundle's files as (relative name, bytes), read from one version of a volume."""
+    base = resolved_root(root)
+    return [(path.relative_to(base).as_posix(), path.read_bytes()) for path in bundle_files(base)]
 
 
 def _signature(root: Path) -> tuple[Any, ...]:
-    """Names, sizes, mtimes and inodes of the bundle's files (following links)."""
-    entries = []
+    """Names, sizes, mtimes and inodes of the bundle's files and of the `..data` link."""
+    entries: list[Any] = []
+    link = root / "..data"
+    if link.is_symlink():
+        entries.append(os.readlink(link))
     for path in bundle_files(root):
         try:
             st = path.stat()
@@ -64,80 +48,41 @@ def _signature(root: Path) -> tuple[Any, ...]:
     return tuple(entries)
 
 
-class BundleWatcher:
-    """A reloading policy source for one bundle directory."""
+class DirectorySource:
+    """Follows one bundle directory and publishes every change that loads."""
 
-    def __init__(
-        self,
-        root: str | os.PathLike[str],
-        initial: PolicySet | None = None,
-        *,
-        on_event: Callable[[ReloadEvent], None] | None = None,
-        history: int = 20,
-    ) -> None:
+    def __init__(self, root: str | os.PathLike[str], publisher: Publisher) -> None:
         self.root = Path(root)
-        self._current = initial
+        self.publisher = publisher
         self._signature: tuple[Any, ...] | None = None
-        self._seen_digest = initial.digest if initial is not None else ""
-        self.history: deque[ReloadEvent] = deque(maxlen=history)
-        self.last_error: ReloadEvent | None = None
-        self.on_event = on_event
-        self._lock = threading.Lock()
-
-    def current(self) -> PolicySet | None:
-        return self._current
+        self._seen = ""
 
     def check(self) -> ReloadEvent | None:
-        """Load the bundle again if its content changed; the event, or None if unchanged."""
-        with self._lock:
-            signature = _signature(self.root)
-            if signature == self._signature:
-                return None
-            self._signature = signature
-            try:
-                digest = digest_of(self.root, list(bundle_files(self.root)))
-            except OSError:
-                return None  # mid-swap; the next check sees the finished state
-            if digest == self._seen_digest:
-                return None
-            self._seen_digest = digest
-            started = time.perf_counter()
-            try:
-                fresh = load_bundle(self.root)
-            except BundleError as exc:
-                event = ReloadEvent(
-                    time.time(),
-                    "error",
-                    digest,
-                    tuple(str(p) for p in exc.problems),
-                    time.perf_counter() - started,
-                )
-                self.last_error = event
-            else:
-                self._current = fresh
-                self.last_error = None
-                event = ReloadEvent(
-                    time.time(), "ok", fresh.digest, (), time.perf_counter() - started
-                )
-            self.history.append(event)
-        if self.on_event is not None:
-            self.on_event(event)
-        return event
-
-    def status(self) -> dict[str, Any]:
-        """What /readyz reports about reloading."""
-        return {
-            "last_error": self.last_error.as_json() if self.last_error else None,
-            "history": [e.as_json() for e in self.history],
-        }
+        """Publish the bundle if its content changed; the event, or None if unchanged."""
+        signature = _signature(self.root)
+        if signature == self._signature:
+            return None
+        try:
+            files = read_bundle(self.root)
+        except OSError:
+            return None  # mid-swap (the version just read was removed); the next check retries
+        self._signature = signature
+        digest = files_digest(files)
+        if digest == self._seen:
+            return None
+        self._seen = digest
+        return self.publisher.offer([(Part(), files)])
 
     async def watch(self, poll_interval: float = 1.0) -> None:
-        """Keep `current()` fresh until cancelled: file events, and a poll as the fallback."""
+        """Publish changes until cancelled: on file events, and by polling as the fallback."""
         events = asyncio.Event()
         watcher = asyncio.ensure_future(self._file_events(events))
         try:
             while True:
-                await asyncio.to_thread(self.check)
+                try:
+                    await asyncio.to_thread(self.check)
+                except Exception:
+                    log.exception("checking %s for changes failed", self.root)
                 events.clear()
                 try:
                     await asyncio.wait_for(events.wait(), poll_interval)

@@ -186,3 +186,9 @@ def encode_review(api_version: str, response: AdmissionResponseV1) -> bytes:
         "response": response,
     }
     return orjson.dumps(review)
+
+
+def refuse(api_version: str, uid: str, message: str) -> bytes:
+    """A denial that is not a policy's verdict: admit cannot judge (no policy version)."""
+    status: StatusV1 = {"code": 503, "reason": "ServiceUnavailable", "message": message}
+    return encode_review(api_version, {"uid": uid, "allowed": False, "status": status})

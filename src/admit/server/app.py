@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, MutableMapping
+from pathlib import Path
 from time import perf_counter
 from typing import Any
 
@@ -28,7 +29,8 @@ from admit.server.decision_log import DecisionLog
 from admit.server.errors import HTTPError
 from admit.server.feed import FeedPublisher
 from admit.server.metrics import CONTENT_TYPE, Metrics, exposition
-from admit.server.policies import ClusterSource, PolicySource, WatchedSource
+from admit.server.policies import ClusterSource, PolicySource
+from admit.server.state import Slots, WorkerSlot, agreement, read_report
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -36,6 +38,10 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("admit.server")
+NO_VERSION = (
+    "admit has no policy version loaded (the bundle failed to load, or its ConfigMaps are "
+    "broken or not read yet: see the webhook's /readyz), so it denies until one loads"
+)
 JSON = [(b"content-type", b"application/json")]
 _PHASES = {"/validate": "validate", "/mutate": "mutate"}
 
@@ -115,8 +121,14 @@ class AdmitApp:
         decision_log: DecisionLog | None = None,
         cluster: ClusterSource | None = None,
         feed: FeedPublisher | None = None,
+        slots: Slots | None = None,
+        running: WorkerSlot | None = None,
+        run_dir: Path | None = None,
     ) -> None:
         self.policies = policies
+        self.slots = slots
+        self.running = running
+        self.run_dir = run_dir
         self.feed = feed
         self.cluster = cluster
         self._cluster_view = cluster.cluster if cluster is not None else EMPTY_CLUSTER
@@ -193,7 +205,7 @@ class AdmitApp:
         api_version, raw = admission.decode_review(body)
         policy_set = self.policies.current()
         if policy_set is None:
-            raise HTTPError("no policy bundle is loaded yet", status=503, code="not_ready")
+            return 200, admission.refuse(api_version, raw["uid"], NO_VERSION), "denied"
         request = Request(raw, cluster=self._cluster_view)
         decision = self.judge(policy_set, request, phase)
         payload = admission.answer(api_version, raw["uid"], decision, mutating=phase == "mutate")
@@ -224,16 +236,20 @@ class AdmitApp:
     def judge(self, policy_set: PolicySet, request: Request, phase: Any) -> Decision:
         """`evaluate` under the rule deadline; a timeout outside any rule still decides."""
         deadline = self.deadline
-        if deadline is None:
-            return evaluate(policy_set, request, phase=phase)
         try:
-            deadline.arm()
-            try:
+            if deadline is None:
                 return evaluate(policy_set, request, phase=phase)
-            finally:
-                deadline.disarm()
-        except RuleTimeout:
-            return timeout_decision(policy_set, request, deadline.seconds)
+            try:
+                deadline.arm()
+                try:
+                    return evaluate(policy_set, request, phase=phase)
+                finally:
+                    deadline.disarm()
+            except RuleTimeout:
+                return timeout_decision(policy_set, request, deadline.seconds)
+        finally:
+            if self.running is not None:
+                self.running.done()
 
     def guarded(self, answer: Callable[[], tuple[int, bytes, str]]) -> tuple[int, bytes, str]:
         """A data API answer under the rule deadline."""
@@ -251,28 +267,42 @@ class AdmitApp:
             return 500, orjson.dumps({"code": "internal_error", "message": message}), "error"
 
     def readiness(self) -> tuple[int, bytes, str]:
+        """Ready when a good policy version is served by every worker and the cluster cache is
+        synced; the body says what is served, what failed to load, and how the workers fare."""
         policy_set = self.policies.current()
+        status = self.policies.status()
+        body: dict[str, Any] = {"ready": True}
+        reasons = []
         if policy_set is None:
-            return 503, b'{"ready":false,"reason":"no policy bundle loaded"}', "not_ready"
-        if self.cluster is not None and not self.cluster.synced:
-            waiting = {
-                "ready": False,
-                "reason": "cluster cache not synced yet",
-                "cache": self.cluster.status(),
-            }
-            return 503, orjson.dumps(waiting), "not_ready"
-        body: dict[str, Any] = {
-            "ready": True,
-            "bundle": {
+            reasons.append(
+                "no policy version has loaded yet (see reload.last_error): admission requests "
+                "are denied until one does"
+            )
+        else:
+            body["bundle"] = {
                 "digest": policy_set.digest,
                 "source": policy_set.source,
                 "rules": len(policy_set.rules),
-            },
-        }
-        if isinstance(self.policies, WatchedSource):
-            body["reload"] = self.policies.status()
+                "restored": bool((status.get("served") or {}).get("restored")),
+            }
+        published = read_report(self.run_dir, "current")
+        if self.slots is not None:
+            body["workers"] = self.slots.describe()
+            disagreement = agreement(self.slots, published)
+            if disagreement:
+                reasons.append(disagreement)
+        body["reload"] = {k: v for k, v in status.items() if k != "served"}
+        supervisor = read_report(self.run_dir, "supervisor")
+        if supervisor is not None:
+            body["supervisor"] = supervisor
         if self.cluster is not None:
             body["cache"] = self.cluster.status()
+            if not self.cluster.synced:
+                reasons.append("cluster cache not synced yet")
+        if reasons:
+            body["ready"] = False
+            body["reason"] = "; ".join(reasons)
+            return 503, orjson.dumps(body), "not_ready"
         return 200, orjson.dumps(body), "ok"
 
 

@@ -29,6 +29,14 @@ class ServerConfig:
     metrics_dir: Path | None = None
     tls_poll_interval: float = 1.0
     feed_socket: Path | None = None  # where workers send decisions for the console (None: off)
+    run_dir: Path | None = None  # published policy versions and the supervisor's reports
+
+    @property
+    def stall_limit(self) -> float:
+        """Seconds a worker's event loop may stay silent before it is replaced: a second past
+        the rule timeout, at least 3s, so a rule stuck in C is cut off before kube-apiserver's
+        webhook timeout (5s as `admit manifests` renders it) rather than holding the worker."""
+        return max(3.0, (self.rule_timeout or 2.0) + 1.0)
 
     def __post_init__(self) -> None:
         problems = []

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import os
 from bisect import bisect_left
-from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -72,7 +71,6 @@ class Metrics:
         self.directory = Path(directory) if directory else None
         self._requests = _Series(REQUEST_BUCKETS)
         self._rules = _Series(_RULE_BUCKETS_NS)  # by (policy, rule, result), in nanoseconds
-        self.reloads: Counter[str] = Counter()
         self.bundle = ""
 
     def request(self, endpoint: str, result: str, seconds: float) -> None:
@@ -108,17 +106,6 @@ class Metrics:
             _accumulate(merged, (policy, rule), series)
         return merged
 
-    def reloaded(self, event: Any) -> None:
-        """Count a bundle reload (an event with `result`, `digest`, `problems`) and log it."""
-        self.reloads[event.result] += 1
-        if event.result == "ok":
-            log.info("bundle reloaded: digest %s in %.3fs", event.digest[:12], event.seconds)
-        else:
-            log.error(
-                "bundle reload failed; the previous policies keep serving:\n  %s",
-                "\n  ".join(event.problems),
-            )
-
     def snapshot(self) -> dict[str, Any]:
         return {
             "pid": os.getpid(),
@@ -127,7 +114,6 @@ class Metrics:
             "latency": [[*k, v] for k, v in self._requests.histograms().items()],
             "rule_results": [[*k, v] for k, v in self.rule_results.items()],
             "rule_latency": [[*k, v] for k, v in self.rule_latency().items()],
-            "reloads": [[k, v] for k, v in self.reloads.items()],
         }
 
     def flush(self) -> None:
@@ -167,7 +153,7 @@ def _snapshots(directory: Path | None, live: Metrics | None) -> list[dict[str, A
 def _sum_counters(snapshots: Iterable[dict[str, Any]], key: str) -> dict[tuple[str, ...], float]:
     total: dict[tuple[str, ...], float] = {}
     for snapshot in snapshots:
-        for *labels, value in snapshot[key]:
+        for *labels, value in snapshot.get(key, ()):
             total[tuple(labels)] = total.get(tuple(labels), 0) + value
     return total
 
@@ -177,7 +163,7 @@ def _sum_histograms(
 ) -> dict[tuple[str, ...], list[float]]:
     total: dict[tuple[str, ...], list[float]] = {}
     for snapshot in snapshots:
-        for *labels, series in snapshot[key]:
+        for *labels, series in snapshot.get(key, ()):
             _accumulate(total, tuple(labels), series)
     return total
 
@@ -251,6 +237,23 @@ class _Collector:
         for labels, value in sorted(_sum_counters(s, "reloads").items()):
             reloads.add_metric(list(labels), value)
         yield reloads
+        exits = CounterMetricFamily(
+            "admit_process_exits",
+            "Worker, policy source and console processes that ended (and were replaced).",
+            labels=["role", "reason"],
+        )
+        for labels, value in sorted(_sum_counters(s, "exits").items()):
+            exits.add_metric(list(labels), value)
+        yield exits
+        quarantined = GaugeMetricFamily(
+            "admit_rule_quarantined",
+            "Rules not run (answered by their on_error) since they ended their worker; the "
+            "value is how many times.",
+            labels=["rule"],
+        )
+        for labels, value in sorted(_sum_counters(s, "quarantined").items()):
+            quarantined.add_metric(list(labels), value)
+        yield quarantined
         info = GaugeMetricFamily(
             "admit_bundle_info", "The bundle each live worker serves.", labels=["digest"]
         )

@@ -1,11 +1,12 @@
-"""How the server gets its policies: anything with `current() -> PolicySet` (the seam hot reload
-plugs into; tests pass a fixed set). A source that also has `watch()` and `status()` is kept
-fresh by each worker and reports its reloads in /readyz."""
+"""How the server gets its policies: a `PolicySource` per process (the seam hot reload plugs
+into; tests pass a fixed set). In `admit serve` it is a store that follows the version the
+policy source process published, so every worker serves the same one."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from admit.core.cluster import Cluster
 from admit.core.engine import PolicySet
@@ -13,22 +14,20 @@ from admit.core.match import KindPattern
 
 
 class PolicySource(Protocol):
-    def current(self) -> PolicySet | None: ...
+    def current(self) -> PolicySet | None:
+        """The set to judge with now (None: no good version yet)."""
 
+    def refresh(self) -> bool:
+        """Swap in what is published, if it changed (blocking: imports a bundle)."""
 
-@runtime_checkable
-class WatchedSource(Protocol):
-    """A source that follows its origin (a directory, ConfigMaps) and reports reloads."""
+    async def follow(self) -> None:
+        """Keep `current()` fresh until cancelled."""
 
-    on_event: Callable[[Any], None] | None
+    def subscribe(self, callback: Callable[[PolicySet], None]) -> None:
+        """Call `callback` with each set swapped in."""
 
-    def current(self) -> PolicySet | None: ...
-
-    async def watch(self) -> None: ...
-
-    def check(self) -> Any: ...
-
-    def status(self) -> dict[str, Any]: ...
+    def status(self) -> dict[str, Any]:
+        """What /readyz and the console report about the policies."""
 
 
 class ClusterSource(Protocol):
@@ -47,8 +46,26 @@ class ClusterSource(Protocol):
 class FixedPolicies:
     """One policy set, forever."""
 
-    def __init__(self, policy_set: PolicySet) -> None:
+    def __init__(self, policy_set: PolicySet | None) -> None:
         self._policy_set = policy_set
 
-    def current(self) -> PolicySet:
+    def current(self) -> PolicySet | None:
         return self._policy_set
+
+    def refresh(self) -> bool:
+        return False
+
+    async def follow(self) -> None:
+        await asyncio.Event().wait()
+
+    def subscribe(self, callback: Callable[[PolicySet], None]) -> None:
+        if self._policy_set is not None:
+            callback(self._policy_set)
+
+    def status(self) -> dict[str, Any]:
+        served = self._policy_set
+        return {
+            "served": None
+            if served is None
+            else {"digest": served.digest, "source": served.source, "rules": len(served.rules)}
+        }

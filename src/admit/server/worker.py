@@ -1,29 +1,42 @@
 """One worker process: the app on uvicorn (uvloop + httptools) accepting from the listening
 socket it shares with the other workers, and the background chores (heartbeat to the
-supervisor, TLS reload, decision-log flush)."""
+supervisor, following the published policy version, TLS reload, decision-log flush).
+
+A worker defends itself against the rules it runs: what they print, and the decision log, go to
+private copies of stdout and stderr (a rule that closes fd 1 cannot make the next accepted socket
+receive log lines); a process a rule forks ends at once (it must never serve) and is reaped.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import os
 import socket
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import uvicorn
 import uvloop
 
+from admit.core.engine import PolicySet
 from admit.server.app import AdmitApp
 from admit.server.config import ServerConfig
 from admit.server.decision_log import DecisionLog
 from admit.server.feed import FLUSH_EVERY, FeedPublisher
 from admit.server.metrics import Metrics
-from admit.server.policies import ClusterSource, PolicySource, WatchedSource
+from admit.server.policies import ClusterSource, PolicySource
 from admit.server.protocol import with_request_timeout
+from admit.server.state import Slots, WorkerSlot
 from admit.server.tls import ReloadingContext
 
 log = logging.getLogger("admit.worker")
+
+# Builds a process's policy store; the argument transforms each set it serves (rule marking).
+StoreFactory = Callable[[Callable[[PolicySet], PolicySet] | None], PolicySource]
 
 
 def listening_socket(host: str, port: int) -> socket.socket:
@@ -35,9 +48,13 @@ def listening_socket(host: str, port: int) -> socket.socket:
     """
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(1024)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(1024)
+    except OSError:
+        sock.close()
+        raise
     sock.setblocking(False)
     return sock
 
@@ -51,14 +68,46 @@ async def _every(seconds: float, chore: Callable[[], object]) -> None:
             log.exception("background chore failed")
 
 
+def protect_std_streams() -> None:
+    """Write stdout and stderr through private copies of fds 1 and 2 from now on."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        old = getattr(sys, name)
+        with contextlib.suppress(OSError, ValueError):
+            old.flush()
+        stream = os.fdopen(os.dup(fd), "w", buffering=1, encoding="utf-8", errors="replace")
+        setattr(sys, name, stream)
+        for handler in logging.getLogger().handlers:
+            if isinstance(handler, logging.StreamHandler) and handler.stream is old:
+                handler.setStream(stream)
+
+
+def _never_serve() -> None:
+    """In a process forked by a rule: end at once (it holds the listening socket)."""
+    os._exit(0)
+
+
+def _reap_forked() -> None:
+    """Collect processes that rules forked (they ended at once), so none stays a zombie."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0]:
+            pass
+
+
 def run_worker(
     config: ServerConfig,
-    policies: PolicySource,
+    store: Callable[..., PolicySource],
     sock: socket.socket,
-    beat: Callable[[], None],
+    slots: Slots,
+    slot: WorkerSlot,
     cluster_factory: Callable[[], ClusterSource] | None = None,
 ) -> None:
     """Serve until SIGTERM (graceful: in-flight requests complete) or SIGINT."""
+    protect_std_streams()
+    os.register_at_fork(after_in_child=_never_serve)
+    slot.beat()
+    policies = store(slot.marked)
+    policies.subscribe(slot.serves)
+    policies.refresh()  # the published version, loaded before the first request is accepted
     tls = ReloadingContext(config.tls_cert, config.tls_key, config.ssl_context)
     decision_log = DecisionLog(config.decision_log)
     metrics = Metrics(config.metrics_dir)
@@ -72,6 +121,9 @@ def run_worker(
         decision_log=decision_log,
         cluster=cluster,
         feed=feed,
+        slots=slots,
+        running=slot,
+        run_dir=config.run_dir,
     )
     app.install_deadline()
     uv = uvicorn.Config(
@@ -96,12 +148,17 @@ def run_worker(
         metrics.bundle = current.digest if current is not None else ""
         metrics.flush()
 
+    def beat() -> None:
+        slot.beat()
+        _reap_forked()
+
     async def main() -> None:
         chores = [
             asyncio.ensure_future(_every(0.25, beat)),
             asyncio.ensure_future(_every(config.tls_poll_interval, tls.poll)),
             asyncio.ensure_future(_every(0.2, decision_log.flush)),
             asyncio.ensure_future(_every(1.0, publish_metrics)),
+            asyncio.ensure_future(policies.follow()),
         ]
         if feed is not None:
             chores.append(asyncio.ensure_future(_every(FLUSH_EVERY, feed.flush)))
@@ -112,12 +169,11 @@ def run_worker(
                 return current.reads if current is not None else ()
 
             chores.append(asyncio.ensure_future(cluster.follow(reads)))
-        if isinstance(policies, WatchedSource):
-            policies.on_event = metrics.reloaded
-            chores.append(asyncio.ensure_future(policies.watch()))
+        slot.accepting()
         try:
             await server.serve(sockets=[sock])
         finally:
+            slot.stopping()
             for chore in chores:
                 chore.cancel()
             decision_log.close()
