@@ -29,6 +29,8 @@ Phase = Literal["all", "mutate", "validate"]
 _CACHE_LIMIT = 4096
 _new_result = tuple.__new__
 NAMESPACES = KindPattern("", "v1", "Namespace")
+# What a rule may raise without taking its server down: a rule calling sys.exit() has failed.
+RULE_FAILURES = (Exception, RuleTimeout, SystemExit, KeyboardInterrupt)
 _ADMIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
@@ -193,7 +195,7 @@ def _validate(binding: Binding, request: Request) -> RuleResult | None:
             violations = _collect(found) if found else ()
         else:
             violations = _violations(rule, returned)
-    except (Exception, RuleTimeout) as exc:
+    except RULE_FAILURES as exc:
         return _error(rule, exc, perf_counter_ns() - start)
     elapsed = perf_counter_ns() - start
     if not violations:  # tuple.__new__: a NamedTuple's own __new__ costs ~1 µs per rule
@@ -305,7 +307,7 @@ def _mutate(bindings: list[Binding], request: Request, results: list[RuleResult]
         start = perf_counter_ns()
         try:
             working = _apply_mutation(binding, subject, working)
-        except (Exception, RuleTimeout) as exc:
+        except RULE_FAILURES as exc:
             working = snapshot
             results.append(_error(rule, exc, perf_counter_ns() - start))
             continue
@@ -379,7 +381,7 @@ def query(policy_set: PolicySet, path: str, input: Any) -> tuple[bool, Any]:
 def _decide(rule: Rule, input: Any) -> Any:
     try:
         value = rule(View(input) if isinstance(input, dict) else input)
-    except Exception as exc:
+    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # a timeout is the caller's
         raise EvaluationError(
             f"decision {rule.path} ({rule.key}) raised {type(exc).__name__}: {exc}"
         ) from exc

@@ -96,17 +96,21 @@ class PolicyStore:
         """Call `callback` with each set swapped in (in the thread that swapped it)."""
         self._subscribers.append(callback)
 
-    def refresh(self) -> bool:
-        """Load the published version if it changed; whether what is served changed."""
+    def refresh(self, *, load: bool = True) -> bool:
+        """Serve the published version if it changed, and its quarantine; whether what is
+        served changed. With `load=False`, only what needs no import (a new quarantine) is
+        applied, so it can run on the event loop."""
         stamps = (self.run.stamp(), self.run.stamp_of(QUARANTINE))
         if stamps == self._stamps:
             return False
-        self._stamps = stamps
         version = self.run.published()
         if version is None:
             return False
         loaded = self._loaded
         if loaded is None or version.digest != loaded.digest:
+            if not load:
+                return False
+            self._stamps = stamps
             try:
                 loaded = load_version(Path(version.path))
             except (BundleError, OSError) as exc:
@@ -114,6 +118,7 @@ class PolicyStore:
                 log.error("%s; still serving the previous one", self.failed)
                 return False
             self.failed = None
+        self._stamps = stamps
         self.version = version
         self._loaded = loaded
         served = quarantined(loaded, self._quarantine(loaded.digest))

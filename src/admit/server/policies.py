@@ -17,8 +17,9 @@ class PolicySource(Protocol):
     def current(self) -> PolicySet | None:
         """The set to judge with now (None: no good version yet)."""
 
-    def refresh(self) -> bool:
-        """Swap in what is published, if it changed (blocking: imports a bundle)."""
+    def refresh(self, *, load: bool = True) -> bool:
+        """Swap in what is published, if it changed (blocking: imports a bundle unless
+        `load=False`, which applies only what needs no import)."""
 
     async def follow(self) -> None:
         """Keep `current()` fresh until cancelled."""
@@ -52,7 +53,7 @@ class FixedPolicies:
     def current(self) -> PolicySet | None:
         return self._policy_set
 
-    def refresh(self) -> bool:
+    def refresh(self, *, load: bool = True) -> bool:
         return False
 
     async def follow(self) -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import select
 import signal
 import socket
 import time
@@ -91,8 +92,10 @@ class Supervisor:
         if pid == 0:
             code = 0
             try:
+                signal.set_wakeup_fd(-1)
                 for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
                     signal.signal(sig, signal.SIG_DFL)
+                signal.signal(signal.SIGUSR1, signal.SIG_IGN)  # until a worker listens for it
                 if role != "worker":
                     self.sock.close()  # only workers accept webhook connections
                 body()
@@ -204,6 +207,10 @@ class Supervisor:
             write_report(
                 self.run_dir, "quarantine", {"digest": digest, "rules": dict(self.quarantine)}
             )
+        for pid, child in self.children.items():  # look now, not at the next poll
+            if child.role == "worker" and self.slots[child.slot].state == SERVING:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGUSR1)
 
     def _check_heartbeats(self) -> None:
         now = time.monotonic()
@@ -265,9 +272,12 @@ class Supervisor:
 
     def run(self) -> int:
         """Serve until SIGTERM or SIGINT; returns the exit code (0)."""
+        wake, woken = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         try:
             signal.signal(signal.SIGTERM, self._stop)
             signal.signal(signal.SIGINT, self._stop)
+            signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+            signal.set_wakeup_fd(woken)  # a child that ends wakes the loop at once
             for slot in range(self.config.workers):
                 self._start("worker", slot)
             self._start("source")
@@ -286,8 +296,13 @@ class Supervisor:
                 else:
                     self._check_heartbeats()
                     self._start_due()
-                time.sleep(0.05)
+                if select.select([wake], [], [], 0.05)[0]:
+                    with contextlib.suppress(BlockingIOError):
+                        os.read(wake, 4096)
         finally:
+            signal.set_wakeup_fd(-1)
+            os.close(wake)
+            os.close(woken)
             self.sock.close()
         log.info("stopped")
         return 0

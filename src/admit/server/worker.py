@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -169,7 +171,13 @@ def run_worker(
                 return current.reads if current is not None else ()
 
             chores.append(asyncio.ensure_future(cluster.follow(reads)))
+
+        # The supervisor's nudge after it quarantined a rule: apply it before the next request.
+        # It nudges accepting workers only, so one that starts accepting looks once itself.
+        quarantine = functools.partial(policies.refresh, load=False)
+        asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, quarantine)
         slot.accepting()
+        quarantine()
         try:
             await server.serve(sockets=[sock])
         finally:
