@@ -3,13 +3,15 @@ kube-apiserver v1.36.2 (tests/fixtures/apiserver/list and watch). It stands in f
 cluster, which cannot run here; the client, sockets and HTTP framing are real.
 
 Per collection path it plays a script: each list answers the recorded list; the first watch
-streams the recorded events (one chunk per event, as kube-apiserver does) and ends; the second
+streams the recorded events (one chunk per event, as kube-apiserver does) and ends (or, for a
+live script, stays open and streams the events a test pushes); the second
 answers the recorded 410 "too old resource version" ERROR event; later watches stay open
 without events until the client goes away.
 """
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,6 +33,12 @@ class Script:
     fail_next: int = 0  # answer that many requests with 500 first
     patches: list[tuple[str, bytes]] = field(default_factory=list)
     event_gap: float = 0.02  # seconds between recorded events
+    live: bool = False  # the first watch stays open and streams what `push` sends
+    pushed: queue.Queue[bytes] = field(default_factory=queue.Queue)
+
+    def push(self, event: bytes) -> None:
+        """Send a watch event (one JSON line) on the open watch of a live script."""
+        self.pushed.put(event)
 
 
 def recorded(list_file: str, watch_file: str) -> Script:
@@ -108,6 +116,11 @@ class FakeAPIServer:
                         for event in script.watch_events:
                             self._chunk(event)
                             time.sleep(script.event_gap)
+                        while script.live and not server.stopping.is_set():
+                            try:
+                                self._chunk(script.pushed.get(timeout=0.1))
+                            except queue.Empty:
+                                continue
                     elif script.watches == 2:
                         self._chunk(GONE_EVENT)
                     else:

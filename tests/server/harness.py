@@ -151,7 +151,12 @@ class Server:
 
 
 def start_server(
-    bundle: Path | None, tmp: Path, *args: str, workers: int = 1, tls: TLS | None = None
+    bundle: Path | None,
+    tmp: Path,
+    *args: str,
+    workers: int = 1,
+    tls: TLS | None = None,
+    env: dict[str, str] | None = None,
 ) -> Server:
     """Start `admit serve` and wait until it answers /healthz."""
     tls = tls or make_tls(tmp)
@@ -165,7 +170,7 @@ def start_server(
         "--workers", str(workers), "--decision-log", str(decisions),
         "--metrics-dir", str(tmp / f"metrics-{port}"), *args,
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ADMIT_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADMIT_")} | (env or {})
     with log.open("wb") as err:
         process = subprocess.Popen(command, stdout=err, stderr=err, env=env, cwd=ROOT)
     server = Server(process, port, tls, log, decisions)

@@ -117,14 +117,16 @@ def _marking(func: Callable[..., Any], index: int, slot: Slot) -> Callable[..., 
 
 def agreement(slots: Slots, published: dict[str, Any] | None) -> str | None:
     """Why the serving workers do not agree on the published version, or None when they do
-    (or the version was published less than a second ago and they are still switching)."""
+    (or the version was published less than a second ago and they are still switching from
+    another one: a worker that serves none yet would deny everything, so it never agrees)."""
     if published is None:
         return None
     digest = published.get("digest", "")
-    behind = [
-        s.pid for s in slots.array if s.pid and s.state == SERVING and s.digest.decode() != digest
-    ]
-    if not behind or time.time() - float(published.get("published") or 0) < AGREEMENT_GRACE:
+    serving = [s for s in slots.array if s.pid and s.state == SERVING]
+    behind = [s.pid for s in serving if s.digest.decode() != digest]
+    switching = all(s.digest for s in serving)
+    recent = time.time() - float(published.get("published") or 0) < AGREEMENT_GRACE
+    if not behind or (switching and recent):
         return None
     return (
         f"worker{'s' if len(behind) > 1 else ''} {', '.join(map(str, behind))} still serve"
