@@ -98,7 +98,7 @@ class Runner:
         rules, problems = apply_config(list(self.policy_set.rules), config, case_file.label)
         base = self.policy_set
         self._sets[case_file.label] = PolicySet(
-            rules, data=base.data.raw, digest=base.digest, source=base.source
+            rules, data=base.data.raw, digest=base.digest, source=base.source, kinds=base.kinds
         )
         return problems
 
@@ -182,6 +182,7 @@ def evaluate_case(policy_set: PolicySet, case: Case, obj: dict[str, Any]) -> Dec
         old = obj
     raw = admission_request(
         None if case.operation == "DELETE" else obj,
+        kinds=policy_set.kinds,
         operation=case.operation,
         namespace=case.namespace,
         old_object=old,

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from admit.core.decision import Decision, decide
 from admit.core.errors import AdmitError, RuleTimeout
+from admit.core.kinds import Kinds
 from admit.core.match import KindPattern, Match
 from admit.core.outcome import Outcome, RuleResult, Violation
 from admit.core.patch import MutableObject, copy_json, make_patch
@@ -28,7 +29,7 @@ from admit.core.workloads import POD_TEMPLATES, TEMPLATE_PREFIX, template_of
 Phase = Literal["all", "mutate", "validate"]
 _CACHE_LIMIT = 4096
 _new_result = tuple.__new__
-NAMESPACES = KindPattern("", "v1", "Namespace")
+NAMESPACES = KindPattern("", "v1", "Namespace", resources=frozenset({("", "namespaces")}))
 _ADMIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
@@ -61,9 +62,22 @@ class Binding:
 
 
 class PolicySet:
-    """An immutable set of rules with bundle data, indexed by kind on first use of each kind."""
+    """An immutable set of rules with bundle data, indexed by kind on first use of each kind.
 
-    __slots__ = ("_has_data", "_index", "data", "decisions", "digest", "reads", "rules", "source")
+    `kinds` are the API's kinds the rules were resolved against (the loader's); `admit check`
+    turns manifests into requests with them."""
+
+    __slots__ = (
+        "_has_data",
+        "_index",
+        "data",
+        "decisions",
+        "digest",
+        "kinds",
+        "reads",
+        "rules",
+        "source",
+    )
 
     def __init__(
         self,
@@ -72,8 +86,10 @@ class PolicySet:
         data: Mapping[str, Any] | None = None,
         digest: str = "",
         source: str = "",
+        kinds: Kinds | None = None,
     ) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
+        self.kinds = kinds if kinds is not None else Kinds()
         self.data = View(data or {})
         self._has_data = bool(data)
         self.digest = digest
@@ -82,7 +98,8 @@ class PolicySet:
             r.path: r for r in self.rules if r.type == "decision" and r.path
         }
         self._index: dict[
-            tuple[str, str, str, str, str], tuple[tuple[Binding, ...], tuple[Binding, ...]]
+            tuple[str, str, str, str, tuple[str, str, str]],
+            tuple[tuple[Binding, ...], tuple[Binding, ...]],
         ] = {}
         reads = [kind for rule in self.rules for kind in rule.reads]
         if any(r.match is not None and r.match.namespace_selector for r in self.rules):
@@ -97,7 +114,7 @@ class PolicySet:
     def _split(self, request: Request) -> tuple[tuple[Binding, ...], tuple[Binding, ...]]:
         """(mutations, validations) that apply to the request's kind, cached per kind."""
         group, version, kind = request.kind
-        key = (group, version, kind, request.subresource, request.resource[2])
+        key = (group, version, kind, request.subresource, request.resource)
         found = self._index.get(key)
         if found is None:
             bound = self._bind(*key)
@@ -110,7 +127,7 @@ class PolicySet:
         return found
 
     def _bind(
-        self, group: str, version: str, kind: str, subresource: str, resource: str
+        self, group: str, version: str, kind: str, subresource: str, resource: tuple[str, str, str]
     ) -> tuple[Binding, ...]:
         template_keys = POD_TEMPLATES.get((group, kind)) if not subresource else None
         bound: list[Binding] = []
