@@ -7,10 +7,12 @@ import helm_python as helm
 import pytest
 import yaml
 
+from admit.kube.chart import files_digest, helm_values
 from admit.kube.manifests import InstallOptions, build_manifests, bundle_files
 from admit.kube.webhooks import admission_rules
 from admit.loading.loader import load_bundle
-from tests.helpers import SEED
+from admit.policies import library_path
+from tests.helpers import SEED, write_bundle
 from tests.kube.rendering import (
     CHART,
     RICH_FILES,
@@ -81,6 +83,15 @@ def test_the_chart_with_a_webhook_url_renders_only_the_webhooks(ca):
     assert found[0]["webhooks"][0]["clientConfig"]["url"] == "https://127.0.0.1:8443/validate"
 
 
+def test_the_chart_refuses_a_webhook_url_ending_in_a_webhook_path(ca):
+    values = {"webhookUrl": "https://127.0.0.1:8443/validate/", "tls": {"caCert": ca.cert_pem.decode()}}  # fmt: skip
+    with pytest.raises(helm.HelmError, match=r'ends in a webhook path.*give "https://127\.0\.0\.1:8443"'):
+        render_chart(values)
+    values["webhookUrl"] = "https://gateway.example/admit/"
+    [config] = render_chart(values)
+    assert config["webhooks"][0]["clientConfig"]["url"] == "https://gateway.example/admit/validate"
+
+
 @pytest.mark.parametrize(
     ("values", "namespace", "message"),
     [
@@ -92,3 +103,86 @@ def test_the_chart_with_a_webhook_url_renders_only_the_webhooks(ca):
 def test_the_chart_refuses_what_admit_manifests_refuses(values, namespace, message):
     with pytest.raises(helm.HelmError, match=message):
         render_chart(values, namespace=namespace)
+
+
+# --- install follows the bundle: --helm-values -----------------------------------------------
+
+INGRESS_BUNDLE = """
+import admit
+
+
+@admit.validate("Ingress")
+def tls_everywhere(request):
+    if not request.object.spec.tls:
+        yield "an Ingress must terminate TLS"
+
+
+@admit.validate("networking.k8s.io/v1/Ingress", reads=["networking.k8s.io/v1/Ingress"])
+def unique_hosts(request): ...
+
+
+@admit.validate("v1/Service", operations=["CREATE"])
+def no_node_ports(request): ...
+"""
+
+
+@pytest.fixture(scope="module")
+def ingress_bundle(tmp_path_factory):
+    return write_bundle(tmp_path_factory.mktemp("ingress"), {"ingress.py": INGRESS_BUNDLE})
+
+
+@pytest.mark.parametrize("which", ["seed", "library", "ingress"])
+def test_with_the_values_helm_values_writes_the_chart_renders_what_admit_manifests_renders(
+    which, ingress_bundle, ca, serving
+):
+    root = {"seed": SEED, "library": library_path(), "ingress": ingress_bundle}[which]
+    loaded, files = load_bundle(root), bundle_files(root)
+    built = build_manifests(loaded, InstallOptions(namespace="pipy", ca=ca, serving=serving, files=files))  # fmt: skip
+    charted = render_chart({**helm_values(loaded, files), **chart_values(serving, ca, files)})
+    webhooks = ("ValidatingWebhookConfiguration", "MutatingWebhookConfiguration")
+    assert [comparable(o) for o in charted if o["kind"] in webhooks] == [
+        comparable(o) for o in built if o["kind"] in webhooks
+    ]
+    assert sorted(map(comparable, charted), key=repr) == sorted(map(comparable, built), key=repr)
+
+
+def test_the_ingress_bundle_registers_ingresses_and_services_and_may_watch_ingresses(
+    ingress_bundle,
+):
+    values = helm_values(load_bundle(ingress_bundle), bundle_files(ingress_bundle))
+    registered = {
+        (group, resource)
+        for rule in values["webhooks"]["validate"]["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert registered == {("networking.k8s.io", "ingresses"), ("", "services")}
+    assert values["reads"] == [{"apiGroup": "networking.k8s.io", "resource": "ingresses"}]
+
+
+def notes(values):
+    with helm.Chart.load(str(CHART)) as chart:
+        rendered = chart.render(values, name="admit", namespace="pipy", is_install=True)
+    return rendered["admit/templates/NOTES.txt"]
+
+
+def test_the_chart_warns_when_its_rules_were_not_written_for_its_bundle(ingress_bundle):
+    """The seed's default rules with an Ingress bundle: Ingresses would never reach admit."""
+    files = bundle_files(ingress_bundle)
+    warning = notes({"bundle": {"files": files}})
+    assert "WARNING: the webhook rules in values `webhooks` were written for other bundle files" in warning
+    assert files_digest(files)[:12] in warning
+    assert "admit manifests BUNDLE --helm-values > values.yaml" in warning
+    assert "WARNING" not in notes(helm_values(load_bundle(ingress_bundle), files))
+
+
+def test_the_digest_covers_what_defines_rules_only(ingress_bundle):
+    """Data, test cases and documentation cannot change what a bundle's rules match."""
+    files = bundle_files(ingress_bundle)
+    values = helm_values(load_bundle(ingress_bundle), files)
+    values["bundle"]["files"]["README.md"] = "# notes\n"
+    assert "WARNING" not in notes(values)
+    values["bundle"]["files"]["more.py"] = "import admit\n"
+    assert "WARNING" in notes(values)
+    seed = {"trusted_images.py": (SEED / "trusted_images.py").read_text()}
+    assert "WARNING" not in notes({"bundle": {"files": seed}})  # the default rules are the seed's

@@ -170,7 +170,10 @@ class Kinds:
             close = difflib.get_close_matches(pattern.subresource, sorted(names), 1, 0.6)
             guess = str(replace(pattern, subresource=close[0])) if close else ""
             hint = f"; did you mean {guess!r}?" if close else ""
-            raise UnknownKind(f"no kind has a subresource {pattern.subresource!r}{hint}")
+            raise UnknownKind(
+                f"unknown kind {str(pattern)!r}: no kind has a subresource "
+                f"{pattern.subresource!r}{hint}"
+            )
 
     def _unknown_kind(self, pattern: KindPattern) -> str:
         text = f"unknown kind {str(pattern)!r}"
