@@ -30,7 +30,7 @@ def resource(plural, group_, version, kind, scope="Namespaced", **subresources):
         "scope": scope,
         "verbs": ["create", "delete", "get", "list", "patch", "update", "watch"],
         "subresources": [
-            {"subresource": name, "responseKind": dict(zip(("group", "version", "kind"), sent, strict=True)), "verbs": ["get", "patch", "update"]}  # fmt: skip
+            {"subresource": name, "responseKind": dict(zip(("group", "version", "kind"), sent, strict=True)), "verbs": ["get", "patch", "update"]}
             for name, sent in subresources.items()
         ],
     }
@@ -42,13 +42,13 @@ def listing(*groups):
 
 CORE = listing(group("", ("v1", [resource("pods", "", "v1", "Pod", ephemeralcontainers=("", "v1", "Pod"), exec=("", "v1", "PodExecOptions"))])))  # fmt: skip
 CRONTABS = [
-    resource("crontabs", "stable.example.com", version, "CronTab", status=("stable.example.com", version, "CronTab"), scale=("autoscaling", "v1", "Scale"))  # fmt: skip
+    resource("crontabs", "stable.example.com", version, "CronTab", status=("stable.example.com", version, "CronTab"), scale=("autoscaling", "v1", "Scale"))
     for version in ("v1", "v1beta1")
 ]
 APIS = listing(
-    group("apps", ("v1", [resource("deployments", "apps", "v1", "Deployment", scale=("autoscaling", "v1", "Scale"))])),  # fmt: skip
+    group("apps", ("v1", [resource("deployments", "apps", "v1", "Deployment", scale=("autoscaling", "v1", "Scale"))])),
     group("stable.example.com", ("v1", CRONTABS[:1]), ("v1beta1", CRONTABS[1:])),
-    group("tenancy.example.com", ("v1alpha1", [resource("tenants", "tenancy.example.com", "v1alpha1", "Tenant", scope="Cluster")])),  # fmt: skip
+    group("tenancy.example.com", ("v1alpha1", [resource("tenants", "tenancy.example.com", "v1alpha1", "Tenant", scope="Cluster")])),
 )
 
 
@@ -72,7 +72,7 @@ def test_discovery_reads_every_kind_with_its_plural_scope_and_subresources():
 
 def test_a_cluster_without_aggregated_discovery_is_a_clear_error():
     legacy = {"kind": "APIGroupList", "apiVersion": "v1", "groups": []}
-    with pytest.raises(DiscoveryError, match="needs Kubernetes 1.26 or later"):
+    with pytest.raises(DiscoveryError, match=r"needs Kubernetes 1\.26 or later"):
         resources_of(legacy)
 
 
@@ -84,7 +84,7 @@ def test_admit_kinds_prints_the_custom_resources_for_admit_yaml(capsys, cluster,
     assert yaml.safe_load(out)["kinds"][0] == {
         "group": "stable.example.com", "versions": ["v1", "v1beta1"], "kind": "CronTab",
         "plural": "crontabs", "scope": "Namespaced", "subresources": ["scale", "status"],
-    }  # fmt: skip
+    }
     assert api.scripts["/apis"].headers[0]["Accept"] == ACCEPT
     # What it prints is what admit.yaml takes: a rule may now name the cluster's kinds.
     rule = "import admit\n\n@admit.validate('CronTab/scale', 'Tenant')\ndef r(request): ...\n"
