@@ -73,10 +73,10 @@ def _matches(value: str, pattern: str) -> bool:
 
 
 class Kinds:
-    """API resources by kind and by resource name; later entries replace earlier ones with the
-    same group, version and kind (a cluster's discovery is more current than built-in data)."""
+    """API resources by kind; later entries replace earlier ones with the same group, version
+    and kind (a cluster's discovery is more current than built-in data)."""
 
-    __slots__ = ("_by_kind", "_by_resource", "resources")
+    __slots__ = ("_by_kind", "resources")
 
     def __init__(self, resources: Iterable[ApiResource] = ()) -> None:
         unique = {(r.group, r.version, r.kind): r for r in resources}
@@ -84,10 +84,8 @@ class Kinds:
             sorted(unique.values(), key=lambda r: (r.kind, r.group, version_order(r.version)))
         )
         self._by_kind: dict[str, list[ApiResource]] = {}
-        self._by_resource: dict[tuple[str, str, str], ApiResource] = {}
         for r in self.resources:
             self._by_kind.setdefault(r.kind, []).append(r)
-            self._by_resource[(r.group, r.version, r.plural)] = r
 
     def __add__(self, more: Iterable[ApiResource]) -> Kinds:
         return Kinds((*self.resources, *more))
@@ -105,9 +103,6 @@ class Kinds:
             if r.group == group and r.version == version:
                 return r
         return next((r for r in named if r.group == group), None)
-
-    def resource(self, group: str, version: str, plural: str) -> ApiResource | None:
-        return self._by_resource.get((group, version, plural))
 
     # --- resolving patterns ---------------------------------------------------------------
     def resolve(self, pattern: KindPattern) -> KindPattern:
