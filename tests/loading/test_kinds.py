@@ -114,7 +114,7 @@ def test_group_glob_version_and_star_patterns_resolve():
     assert kinds.resolve(KindPattern.parse("apps/*/Deployment")).resources == {("apps", "deployments")}
     assert kinds.resolve(KindPattern.parse("*/v1/Deployment")).resources == {("apps", "deployments")}
     assert kinds.resolve(KindPattern.parse("*")).resources == {("*", "*")}
-    with pytest.raises(UnknownKind, match="names no known kind"):
+    with pytest.raises(UnknownKind, match="the glob names no known kind"):
         kinds.resolve(KindPattern.parse("Deplyo*"))
 
 

@@ -114,7 +114,7 @@ class Kinds:
         if _is_glob(pattern.kind):
             named = [r for r in self.resources if fnmatchcase(r.kind, pattern.kind)]
             if not named:
-                raise UnknownKind(f"kind pattern {str(pattern)!r} names no known kind")
+                raise UnknownKind(f"unknown kind {str(pattern)!r}: the glob names no known kind")
         else:
             named = self._by_kind.get(pattern.kind, [])
             if not named:
