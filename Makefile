@@ -10,7 +10,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-.PHONY: setup run check test lint bench
+.PHONY: setup run check test lint bench kinds
 setup: $(BIN)/.installed
 
 PORT ?= 8443
@@ -33,3 +33,7 @@ test: lint
 
 bench: setup
 	$(BIN)/python bench/bench_core.py
+
+# The API's built-in kinds, from the installed lightkube-models (after upgrading it).
+kinds: setup
+	$(BIN)/python -m admit.loading.builtin_kinds

@@ -96,9 +96,13 @@ class Runner:
         resolve = self._resolver(case_file)
         config = _renamed(case_file.config, resolve)
         rules, problems = apply_config(list(self.policy_set.rules), config, case_file.label)
+        if isinstance(config, Mapping) and "kinds" in config:
+            line = config.line_of("kinds") if isinstance(config, LineDict) else None
+            message = "kinds are declared in the bundle's admit.yaml, for every rule and case"
+            problems.append(Problem(case_file.label, line, "invalid_config", message))
         base = self.policy_set
         self._sets[case_file.label] = PolicySet(
-            rules, data=base.data.raw, digest=base.digest, source=base.source
+            rules, data=base.data.raw, digest=base.digest, source=base.source, kinds=base.kinds
         )
         return problems
 
@@ -182,6 +186,7 @@ def evaluate_case(policy_set: PolicySet, case: Case, obj: dict[str, Any]) -> Dec
         old = obj
     raw = admission_request(
         None if case.operation == "DELETE" else obj,
+        kinds=policy_set.kinds,
         operation=case.operation,
         namespace=case.namespace,
         old_object=old,

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from admit.core.cluster import Cluster
 from admit.core.decision import Decision
 from admit.core.engine import PolicySet, evaluate
+from admit.core.kinds import Kinds
 from admit.core.manifest import admission_request
 from admit.core.review import Request
 from admit.core.rules import Rule, rules_of
@@ -34,14 +35,28 @@ def policy_set(
     data: Mapping[str, Any] | None = None,
     policy: str = "test",
 ) -> PolicySet:
-    """A policy set of the rules declared on `functions` (decorated with admit's decorators)."""
+    """A policy set of the rules declared on `functions` (decorated with admit's decorators),
+    their kinds resolved against the API's built-in kinds as a bundle's are (`UnknownKind` for
+    a kind Kubernetes does not have)."""
+    from admit.loading.builtin_kinds import builtin_kinds
+
+    kinds = builtin_kinds()
     rules: list[Rule] = []
     for function in functions:
         declared = rules_of(function)
         if not declared:
             raise ValueError(f"{function.__name__} is not declared as a rule (use @admit.validate)")
-        rules.extend(r.configured(policy=r.policy or policy) for r in declared)
-    return PolicySet(rules, data=data)
+        rules.extend(_resolved(r.configured(policy=r.policy or policy), kinds) for r in declared)
+    return PolicySet(rules, data=data, kinds=kinds)
+
+
+def _resolved(rule: Rule, kinds: Kinds) -> Rule:
+    if rule.match is None:
+        return rule
+    return rule.configured(
+        match=rule.match.with_kinds(kinds.resolve(p) for p in rule.match.kinds),
+        reads=tuple(kinds.resolve_read(p) for p in rule.reads),
+    )
 
 
 def request(
@@ -56,8 +71,15 @@ def request(
     cluster: Iterable[Mapping[str, Any]] = (),
 ) -> Request:
     """The request kube-apiserver would send for `obj`."""
+    from admit.loading.builtin_kinds import builtin_kinds
+
     raw = admission_request(
-        obj, operation=operation, namespace=namespace, old_object=old_object, user=user
+        obj,
+        kinds=builtin_kinds(),
+        operation=operation,
+        namespace=namespace,
+        old_object=old_object,
+        user=user,
     )
     return Request(
         raw, data=View(data or {}), namespace_labels=namespace_labels, cluster=Cluster.of(cluster)

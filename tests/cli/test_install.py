@@ -15,7 +15,7 @@ from admit.core.match import LabelSelector
 from admit.kube.certs import fingerprint, make_ca, make_serving_cert, service_names, write_pair
 from tests.cli.test_check import run
 from tests.helpers import SEED, write_bundle
-from tests.kube.test_manifests import assert_valid, by_kind, verify_for
+from tests.kube.rendering import assert_valid, by_kind, verify_for
 
 for _command in (certs, manifests, uninstall):  # a no-op once admit.cli registers them
     cli.commands.setdefault(_command.name or "", _command)
@@ -153,6 +153,41 @@ def test_a_webhook_url_renders_url_client_configs_for_a_server_outside(capsys, t
     assert_valid(objects)
     ca_only = manifests_of(capsys, "--webhook-url", "https://127.0.0.1:8443", "--ca-cert", tls / "ca.crt")  # fmt: skip
     assert ca_only == objects
+
+
+@pytest.mark.parametrize("path", ["/validate", "/mutate/", "/admit/validate"])
+def test_a_webhook_url_ending_in_a_webhook_path_is_refused_with_the_base_url(capsys, tls, path):
+    """admit adds /validate itself: `https://H:P/validate` would register .../validate/validate,
+    a 404 on which every write fails."""
+    base = "https://127.0.0.1:8443" + path.rstrip("/").rpartition("/")[0]
+    code, out, err = run(capsys, "manifests", SEED, "-n", "pipy", "--webhook-url", f"https://127.0.0.1:8443{path}", "--ca-cert", tls / "ca.crt")  # fmt: skip
+    assert (code, out) == (2, "")
+    assert "ends in a webhook path" in err
+    assert f"give {base!r}" in err
+
+
+def test_a_webhook_url_with_a_path_prefix_keeps_it(capsys, tls):
+    objects = manifests_of(capsys, "--webhook-url", "https://127.0.0.1:8443/admit/", "--ca-cert", tls / "ca.crt")  # fmt: skip
+    assert objects[1]["webhooks"][0]["clientConfig"]["url"] == "https://127.0.0.1:8443/admit/validate"
+
+
+def test_helm_values_hold_the_bundle_its_webhook_rules_and_reads(capsys):
+    code, out, err = run(capsys, "manifests", SEED, "--helm-values")
+    assert code == 0, err
+    assert out.startswith("# Values for the admit Helm chart")
+    values = yaml.safe_load(out)
+    assert set(values) == {"bundle", "webhooks", "reads"}
+    assert values["bundle"]["files"]["trusted_images.py"] == (SEED / "trusted_images.py").read_text()
+    [rule, *_] = values["webhooks"]["validate"]["rules"]
+    assert "pods/ephemeralcontainers" in rule["resources"]
+    assert values["webhooks"]["mutate"]["rules"] == []
+    assert len(values["webhooks"]["bundleDigest"]) == 64
+
+
+def test_manifests_still_needs_a_namespace_without_helm_values(capsys):
+    code, _, err = run(capsys, "manifests", SEED)
+    assert code == 2
+    assert "Missing option '-n' / '--namespace'" in err
 
 
 def test_a_webhook_url_needs_the_ca_and_a_certificate_for_its_host(capsys, tls):

@@ -190,6 +190,20 @@ cases:
     assert code == 0, out
 
 
+def test_kinds_belong_in_admit_yaml_not_in_a_test_file(capsys, tmp_path):
+    cases = """
+config:
+  kinds: [{group: example.com, version: v1, kind: Tenant, plural: tenants, scope: Cluster}]
+cases:
+- name: a pod
+  resource: {apiVersion: v1, kind: Pod, metadata: {name: p}, spec: {containers: [{name: a, image: 'x:1'}]}}
+  expect: {images/no_latest: pass}
+"""
+    code, out, _ = run(capsys, bundle(tmp_path, cases))
+    assert code == 2
+    assert "images_test.yaml:3: invalid_config: kinds are declared in the bundle's admit.yaml" in out
+
+
 def test_invalid_test_files_exit_2_with_file_and_line(capsys, tmp_path):
     cases = """
 cases:

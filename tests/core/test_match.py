@@ -12,7 +12,10 @@ from tests.helpers import pod
     ("text", "expected"),
     [
         ("Pod", KindPattern("*", "*", "Pod")),
-        ("v1/Pod", KindPattern("*", "v1", "Pod")),
+        ("v1/Pod", KindPattern("", "v1", "Pod")),  # the core group, as in `apiVersion: v1`
+        ("*/v1/Deployment", KindPattern("*", "v1", "Deployment")),
+        ("apps/*/Deployment", KindPattern("apps", "*", "Deployment")),
+        ("Pod/ephemeralcontainers", KindPattern("*", "*", "Pod", "ephemeralcontainers")),
         ("apps/Deployment", KindPattern("apps", "*", "Deployment")),
         ("apps/v1/Deployment", KindPattern("apps", "v1", "Deployment")),
         ("core/v1/Pod", KindPattern("", "v1", "Pod")),

@@ -28,6 +28,7 @@ class Script:
     list_body: bytes
     watch_events: list[bytes]
     requests: list[dict[str, list[str]]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
     watches: int = 0
     lists: int = 0
     fail_next: int = 0  # answer that many requests with 500 first
@@ -98,6 +99,7 @@ class FakeAPIServer:
                     return
                 params = parse_qs(url.query)
                 script.requests.append(params)
+                script.headers.append(dict(self.headers))
                 if script.fail_next:
                     script.fail_next -= 1
                     self._send(500, b'{"kind":"Status","code":500,"message":"boom"}')

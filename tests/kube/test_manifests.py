@@ -1,12 +1,10 @@
-"""Install manifests: valid Kubernetes objects, least privilege, a webhook registered for exactly
-what the bundle's rules can match, and a Helm chart that renders the same objects."""
+"""Install manifests: valid Kubernetes objects in apply order, least privilege, the bundle in
+a ConfigMap, and options that would break in the cluster refused."""
 
 import base64
 import copy
 import datetime
-import json
 
-import helm_python as helm
 import kubernetes_validate
 import pytest
 import yaml
@@ -14,7 +12,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from cryptography.x509.verification import DNSName, PolicyBuilder, Store
 
 import admit
 from admit.core.match import LabelSelector
@@ -25,106 +22,10 @@ from admit.kube.manifests import (
     bundle_files,
     configmap_key,
 )
-from admit.kube.webhooks import admission_rules
 from admit.kube.workload import RUN_AS
 from admit.loading.loader import load_bundle
-from tests.helpers import ROOT, SEED, recorded, write_bundle
-
-CHART = ROOT / "deploy" / "helm" / "admit"
-SCHEMA_VERSIONS = ("1.32", kubernetes_validate.latest_version())
-
-
-_VALID: set[str] = set()
-
-
-def assert_valid(objects):
-    """Each object against the Kubernetes OpenAPI schemas, strict: unknown fields fail too."""
-    for obj in objects:
-        text = json.dumps(obj, sort_keys=True)
-        if text in _VALID:  # the same object, already checked by an earlier test
-            continue
-        for version in SCHEMA_VERSIONS:
-            try:
-                kubernetes_validate.validate(obj, version, strict=True)
-            except kubernetes_validate.ValidationError as exc:
-                path = ".".join(str(p) for p in exc.path)
-                pytest.fail(f"{obj['kind']} {obj['metadata']['name']} ({version}): {path}: {exc.message}")  # fmt: skip
-        _VALID.add(text)
-
-
-def by_kind(objects):
-    found = {}
-    for obj in objects:
-        assert obj["kind"] not in found, f"two {obj['kind']}s"
-        found[obj["kind"]] = obj
-    return found
-
-
-def verify_for(ca_bundle_b64, cert_pem, name):
-    roots = x509.load_pem_x509_certificates(base64.b64decode(ca_bundle_b64))
-    leaf = x509.load_pem_x509_certificate(cert_pem)
-    verifier = PolicyBuilder().store(Store(roots)).build_server_verifier(DNSName(name))
-    verifier.verify(leaf, [])
-
-
-@pytest.fixture(scope="module")
-def ca():
-    return make_ca()
-
-
-@pytest.fixture(scope="module")
-def serving(ca):
-    return make_serving_cert(ca, service_names("admit", "pipy"))
-
-
-@pytest.fixture(scope="module")
-def seed():
-    return load_bundle(SEED)
-
-
-@pytest.fixture
-def options(ca, serving):
-    return InstallOptions(namespace="pipy", ca=ca, serving=serving, files=bundle_files(SEED))
-
-
-RICH_BUNDLE = """
-import admit
-
-@admit.validate("Pod")
-def pods(request): ...
-
-@admit.validate("*", operations=["DELETE"])
-def deletes(request): ...
-
-@admit.validate("Pod/exec", operations=["CONNECT"])
-def execs(request): ...
-
-@admit.validate("Pod/eviction", operations=["CREATE"])
-def evictions(request): ...
-
-@admit.validate("apps/v1/Deployment/scale", operations=["UPDATE"])
-def scales(request): ...
-
-@admit.validate("Ingress", "Namespace", "ConfigMap", operations="*")
-def misc(request): ...
-
-@admit.validate("stable.example.com/v1/CronTab")
-def crontabs(request): ...
-
-@admit.mutate("Pod")
-def labels(pod):
-    pod.metadata.setdefault("labels", {})
-
-@admit.decision("httpapi/authz/allow")
-def allow(input):
-    return True
-"""
-
-
-@pytest.fixture(scope="module")
-def rich(tmp_path_factory):
-    return load_bundle(write_bundle(tmp_path_factory.mktemp("rich"), {"rules.py": RICH_BUNDLE}))
-
+from tests.helpers import ROOT, SEED, write_bundle
+from tests.kube.rendering import RICH_FILES, assert_valid, by_kind, verify_for
 
 # --- what the seed renders ------------------------------------------------------------------
 
@@ -148,7 +49,7 @@ def test_the_schema_check_would_catch_a_misspelt_field(seed, options):
 
 def test_everything_the_options_can_turn_on_is_valid_too(rich, ca, serving):
     options = InstallOptions(
-        namespace="pipy", ca=ca, serving=serving, files={"rules.py": RICH_BUNDLE},
+        namespace="pipy", ca=ca, serving=serving, files=RICH_FILES,
         console=True, configmap_sources=True, failure_policy="Ignore", timeout_seconds=10,
         reads=[("networking.k8s.io", "ingresses"), ("", "namespaces")], replicas=3,
     )  # fmt: skip
@@ -201,7 +102,9 @@ def test_the_namespace_selector_skips_admit_and_kube_system(seed, options):
     assert not selector.matches({"kubernetes.io/metadata.name": "kube-system"})
 
 
-def test_the_seed_registers_pods_and_workloads_on_create_and_update_only(seed, options):
+def test_the_seed_registers_pods_what_rewrites_them_and_workloads_on_create_and_update_only(
+    seed, options
+):
     found = by_kind(build_manifests(seed, options))
     assert "MutatingWebhookConfiguration" not in found
     rules = found["ValidatingWebhookConfiguration"]["webhooks"][0]["rules"]
@@ -212,119 +115,12 @@ def test_the_seed_registers_pods_and_workloads_on_create_and_update_only(seed, o
         for resource in rule["resources"]
     }
     assert registered == {
-        ("", "pods"), ("", "replicationcontrollers"), ("apps", "deployments"),
+        ("", "pods"), ("", "pods/ephemeralcontainers"), ("", "pods/resize"),
+        ("", "replicationcontrollers"), ("apps", "deployments"),
         ("apps", "replicasets"), ("apps", "statefulsets"), ("apps", "daemonsets"),
         ("batch", "jobs"), ("batch", "cronjobs"),
     }  # fmt: skip
     assert all(rule["operations"] == ["CREATE", "UPDATE"] for rule in rules)
-
-
-# --- webhook rules from Match -------------------------------------------------------------------
-
-
-def sent_to(rules, request):
-    """Whether admissionregistration `rules` send this recorded request to the webhook
-    (the API reference's semantics: "*" is every resource but no subresource)."""
-    resource, sub = request["resource"], request.get("subResource", "")
-    for rule in rules:
-        if request["operation"] not in rule["operations"] and "*" not in rule["operations"]:
-            continue
-        if "*" not in rule["apiGroups"] and resource["group"] not in rule["apiGroups"]:
-            continue
-        if "*" not in rule["apiVersions"] and resource["version"] not in rule["apiVersions"]:
-            continue
-        for pattern in rule["resources"]:
-            name, _, subpattern = pattern.partition("/")
-            if name in ("*", resource["resource"]) and (
-                (not sub and not subpattern) or (sub and subpattern in ("*", sub))
-            ):
-                return True
-    return False
-
-
-def test_every_recorded_request_a_rule_matches_is_sent_to_the_webhook(rich):
-    """Against 158 requests a real kube-apiserver sent: whatever the engine would judge is
-    registered (leaving one out would silently skip policy)."""
-    by_type = {t: admission_rules(r for r in rich.rules if r.type == t) for t in ("validate", "mutate")}  # fmt: skip
-    judged = 0
-    for record in recorded():
-        request = record["body"]["request"]
-        for binding in rich.bindings_for(admit.Request(request)):
-            assert binding.rule.match is not None
-            if request["operation"] in binding.rule.match.operations:
-                judged += 1
-                assert sent_to(by_type[binding.rule.type], request), (
-                    f"{binding.rule.name} judges {request['operation']} {request['resource']} "
-                    f"{request.get('subResource', '')} but the webhook is not called for it"
-                )
-    assert judged > 50
-
-
-def test_the_seed_webhook_is_not_called_for_kinds_it_does_not_judge(seed):
-    rules = admission_rules(seed.rules)
-    kinds = {
-        r["body"]["request"]["kind"]["kind"]
-        for r in recorded()
-        if sent_to(rules, r["body"]["request"])
-    }
-    assert kinds == {
-        "Pod",
-        "Deployment",
-        "ReplicaSet",
-        "StatefulSet",
-        "DaemonSet",
-        "Job",
-        "CronJob",
-    }
-
-
-@pytest.mark.parametrize(
-    ("kind", "group", "version", "resource"),
-    [
-        ("*", "*", "*", "*"),
-        ("Pod/exec", "", "*", "pods/exec"),
-        ("*/status", "*", "*", "*/status"),
-        ("apps/v1/Deployment", "apps", "v1", "deployments"),
-        ("Ingress", "networking.k8s.io", "*", "ingresses"),
-        ("NetworkPolicy", "networking.k8s.io", "*", "networkpolicies"),
-        ("stable.example.com/CronTab", "stable.example.com", "*", "crontabs"),
-        ("CronTab", "*", "*", "crontabs"),
-        ("Endpoints", "", "*", "endpoints"),
-    ],
-)
-def test_a_kind_pattern_maps_to_its_group_version_and_resource(kind, group, version, resource):
-    rule = admit.Rule(lambda r: None, "validate", "r", admit.Match.of(kind, operations="CREATE"))
-    [first, *_] = admission_rules([rule])
-    assert (first["apiGroups"], first["apiVersions"], first["resources"]) == (
-        [group], [version], [resource]
-    )  # fmt: skip
-    assert first["operations"] == ["CREATE"]
-
-
-def test_mutate_rules_get_a_mutating_webhook(rich, ca, serving):
-    options = InstallOptions(namespace="pipy", ca=ca, serving=serving, files={"r.py": ""})
-    [hook] = by_kind(build_manifests(rich, options))["MutatingWebhookConfiguration"]["webhooks"]
-    assert hook["name"] == "mutate.admit.dev"
-    assert hook["clientConfig"]["service"]["path"] == "/mutate"
-    assert hook["reinvocationPolicy"] == "IfNeeded"
-    deployment = {"group": "apps", "version": "v1", "resource": "deployments"}
-    assert sent_to(hook["rules"], {"operation": "CREATE", "resource": deployment})
-
-
-def test_a_bundle_of_decisions_only_registers_no_webhook(tmp_path, ca, serving):
-    decisions = load_bundle(write_bundle(tmp_path, {"d.py": DECISION_ONLY}))
-    options = InstallOptions(namespace="pipy", ca=ca, serving=serving, files={"d.py": ""})
-    kinds = {o["kind"] for o in build_manifests(decisions, options)}
-    assert not kinds & {"ValidatingWebhookConfiguration", "MutatingWebhookConfiguration"}
-
-
-DECISION_ONLY = """
-import admit
-
-@admit.decision("httpapi/authz/allow")
-def allow(input):
-    return True
-"""
 
 
 # --- least privilege and the pods -------------------------------------------------------------
@@ -380,11 +176,14 @@ def test_the_cluster_cache_may_watch_the_kinds_the_rules_read(tmp_path, ca, serv
     assert found["Deployment"]["spec"]["template"]["spec"]["automountServiceAccountToken"] is True
 
 
-def test_a_read_the_server_could_not_watch_is_refused(tmp_path, ca, serving):
-    vague = load_bundle(write_bundle(tmp_path, {"r.py": READS_BUNDLE.replace('"v1/Namespace"', '"Namespace"')}))  # fmt: skip
-    options = InstallOptions(namespace="pipy", ca=ca, serving=serving, files={"r.py": ""})
-    with pytest.raises(ValueError, match="reads='Namespace': name the group, version and kind"):
-        build_manifests(vague, options)
+def test_a_read_the_server_could_not_watch_is_a_load_error_with_a_suggestion(tmp_path):
+    bundle = write_bundle(tmp_path, {"r.py": READS_BUNDLE.replace('"v1/Namespace"', '"Namespace"')})  # fmt: skip
+    with pytest.raises(admit.BundleError) as caught:
+        load_bundle(bundle)
+    [problem] = caught.value.problems
+    assert problem.code == "unknown_kind"
+    assert "reads='Namespace': name the group, version and kind" in problem.message
+    assert problem.message.endswith("did you mean 'v1/Namespace'?")
 
 
 def test_a_cluster_cache_may_get_list_watch_exactly_what_it_reads(seed, ca, serving):
@@ -558,107 +357,3 @@ def test_with_a_webhook_url_only_the_namespace_and_webhooks_are_rendered(seed, c
     assert config["url"] == "https://127.0.0.1:8443/validate"
     assert "service" not in config
     assert_valid(objects)
-
-
-# --- the Helm chart ---------------------------------------------------------------------------
-
-
-def render_chart(values, namespace="pipy"):
-    with helm.Chart.load(str(CHART)) as chart:
-        chart.validate_schema(values)
-        rendered = chart.render(values, name="admit", namespace=namespace, is_install=True)
-    return [
-        doc
-        for name, text in sorted(rendered.items())
-        if name.endswith(".yaml")
-        for doc in yaml.safe_load_all(text)
-        if doc
-    ]
-
-
-def comparable(obj):
-    """An object without the labels only Helm adds."""
-    obj = copy.deepcopy(obj)
-    for meta in (obj["metadata"], obj.get("spec", {}).get("template", {}).get("metadata", {})):
-        for label in ("app.kubernetes.io/managed-by", "helm.sh/chart"):
-            meta.get("labels", {}).pop(label, None)
-    return obj
-
-
-def chart_values(serving, ca, files, **more):
-    return {
-        "createNamespace": True,
-        "bundle": {"files": files},
-        "tls": {"caCert": ca.cert_pem.decode(), "cert": serving.cert_pem.decode(), "key": serving.key_pem.decode()},
-        **more,
-    }  # fmt: skip
-
-
-def test_the_chart_renders_what_admit_manifests_renders(seed, options, ca, serving):
-    charted = render_chart(chart_values(serving, ca, bundle_files(SEED)))
-    built = build_manifests(seed, options)
-    key = lambda o: (o["kind"], o["metadata"]["name"])  # noqa: E731
-    assert sorted(map(key, charted)) == sorted(map(key, built))
-    charted_by_key = {key(o): comparable(o) for o in charted}
-    for obj in built:
-        assert charted_by_key[key(obj)] == comparable(obj), key(obj)
-    assert_valid(charted)
-
-
-def test_the_chart_renders_the_options_like_admit_manifests(rich, ca, serving):
-    files = {"rules.py": RICH_BUNDLE, "lib/util.py": "X = 1\n"}
-    built = build_manifests(rich, InstallOptions(
-        namespace="pipy", ca=ca, serving=serving, files=files, console=True, replicas=1,
-        configmap_sources=True, reads=[("", "namespaces"), ("networking.k8s.io", "ingresses")],
-        failure_policy="Ignore", timeout_seconds=3, image="registry.example/admit:1.2",
-    ))  # fmt: skip
-    rules = {t: admission_rules(r for r in rich.rules if r.type == t) for t in ("validate", "mutate")}  # fmt: skip
-    charted = render_chart(chart_values(
-        serving, ca, files, console={"enabled": True}, replicas=1, configmapSources=True,
-        reads=[{"apiGroup": "", "resource": "namespaces"}, {"apiGroup": "networking.k8s.io", "resource": "ingresses"}],
-        failurePolicy="Ignore", timeoutSeconds=3,
-        image={"repository": "registry.example/admit", "tag": "1.2", "pullPolicy": "IfNotPresent"},
-        webhooks={"validate": {"rules": rules["validate"]}, "mutate": {"rules": rules["mutate"]}},
-    ))  # fmt: skip
-    assert sorted(map(comparable, charted), key=repr) == sorted(map(comparable, built), key=repr)
-
-
-def test_helm_lint_finds_nothing_worse_than_a_missing_icon():
-    result = helm.lint(str(CHART), {"bundle": {"files": {"a.py": ""}}}, namespace="pipy", strict=True)  # fmt: skip
-    assert result["errors"] == []
-    assert {m["error"] for m in result["messages"]} <= {"icon is recommended"}
-
-
-def test_the_chart_default_rules_are_the_seed_rules():
-    values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert values["webhooks"]["validate"]["rules"] == admission_rules(load_bundle(SEED).rules)
-    assert values["webhooks"]["mutate"]["rules"] == []
-
-
-def test_the_chart_makes_a_certificate_the_ca_bundle_verifies_when_given_none():
-    found = by_kind(render_chart({"bundle": {"files": {"a.py": "import admit\n"}}}))
-    verify_for(
-        found["ValidatingWebhookConfiguration"]["webhooks"][0]["clientConfig"]["caBundle"],
-        base64.b64decode(found["Secret"]["data"]["tls.crt"]),
-        "admit.pipy.svc",
-    )
-    assert "Namespace" not in found  # helm install --create-namespace makes it
-
-
-def test_the_chart_with_a_webhook_url_renders_only_the_webhooks(ca):
-    found = render_chart({"webhookUrl": "https://127.0.0.1:8443", "tls": {"caCert": ca.cert_pem.decode()}})  # fmt: skip
-    assert list(by_kind(found)) == ["ValidatingWebhookConfiguration"]
-    assert found[0]["webhooks"][0]["clientConfig"]["url"] == "https://127.0.0.1:8443/validate"
-
-
-@pytest.mark.parametrize(
-    ("values", "namespace", "message"),
-    [
-        ({"timeoutSeconds": 11}, "pipy", "timeoutSeconds"),
-        ({}, "pipy", "no policy bundle"),
-        ({"bundle": {"files": {"a.py": ""}}}, "default", "namespace of its own"),
-    ],
-)
-def test_the_chart_refuses_what_admit_manifests_refuses(values, namespace, message):
-    with pytest.raises(helm.HelmError, match=message):
-        render_chart(values, namespace=namespace)

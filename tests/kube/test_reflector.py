@@ -8,6 +8,7 @@ from admit.core.match import KindPattern
 from admit.kube.api import connect
 from admit.kube.cluster_cache import ClusterCache, watchable
 from admit.kube.reflector import Reflector
+from admit.loading.builtin_kinds import builtin_kinds
 from tests.kube.fake_apiserver import FakeAPIServer, recorded
 
 INGRESSES = "/apis/networking.k8s.io/v1/ingresses"
@@ -96,7 +97,7 @@ def test_the_cache_watches_declared_kinds_through_a_kubeconfig(tmp_path):
             kubeconfig = api.kubeconfig(tmp_path)
             cache = ClusterCache(lambda: connect(kubeconfig))
             task = asyncio.ensure_future(
-                cache.follow(lambda: [KindPattern.parse("networking.k8s.io/v1/Ingress")])
+                cache.follow(lambda: [read("networking.k8s.io/v1/Ingress")])
             )
             await until(lambda: cache.synced and cache.reflectors)
             names = [i.metadata.name for i in cache.cluster.list("Ingress")]
@@ -110,6 +111,12 @@ def test_the_cache_watches_declared_kinds_through_a_kubeconfig(tmp_path):
     assert status["networking.k8s.io/Ingress"]["synced"] is True
 
 
-def test_kinds_without_group_and_version_cannot_be_watched():
+def read(text):
+    """A `reads=` kind as the loader resolves it."""
+    return builtin_kinds().resolve_read(KindPattern.parse(text))
+
+
+def test_only_kinds_resolved_to_one_resource_can_be_watched():
     assert "name the group, version and kind" in watchable(KindPattern.parse("Ingress"))
-    assert watchable(KindPattern.parse("v1/Namespace")) is None
+    assert "name the group, version and kind" in watchable(KindPattern.parse("v1/Namespace"))
+    assert watchable(read("v1/Namespace")) is None

@@ -13,8 +13,7 @@ from admit.cli.test import run_tests
 from admit.loading.config import normalise
 from admit.loading.loader import load_bundle
 from admit.loading.testcases import discover, read_case_file
-from admit.policies import BUNDLES, ROOT, library_path
-from admit.policies.best_practices import _images
+from admit.policies import BUNDLES, ROOT, _images, library_path
 from admit.testing import request
 from tests.helpers import deployment
 
@@ -126,13 +125,44 @@ def test_a_library_rule_is_a_plain_function_over_a_request():
 @pytest.mark.parametrize(
     ("reference", "parsed"),
     [
-        ("nginx", ("docker.io", "library/nginx", "", "")),
-        ("nginx:1.27", ("docker.io", "library/nginx", "1.27", "")),
-        ("team/app:2", ("docker.io", "team/app", "2", "")),
-        ("localhost/app", ("localhost", "app", "", "")),
-        ("192.168.64.1:5000/nginx", ("192.168.64.1:5000", "nginx", "", "")),
-        ("ghcr.io/a/b:1@sha256:ab", ("ghcr.io", "a/b", "1", "sha256:ab")),
+        ("nginx", ("docker.io", "", "library/nginx", "", "")),
+        ("nginx:1.27", ("docker.io", "", "library/nginx", "1.27", "")),
+        ("team/app:2", ("docker.io", "", "team/app", "2", "")),
+        ("index.docker.io/nginx", ("docker.io", "", "library/nginx", "", "")),
+        ("localhost/app", ("localhost", "", "app", "", "")),
+        ("192.168.64.1:5000/nginx", ("192.168.64.1", "5000", "nginx", "", "")),
+        ("192.168.64.1:1.0", ("docker.io", "", "library/192.168.64.1", "1.0", "")),
+        ("ghcr.io/a/b:1@sha256:ab", ("ghcr.io", "", "a/b", "1", "sha256:ab")),
     ],
 )
 def test_image_references_are_read_as_the_runtime_reads_them(reference, parsed):
     assert tuple(_images.parse(reference)) == parsed
+
+
+@pytest.mark.parametrize(
+    ("reference", "tag"),
+    [("nginx", "latest"), ("nginx:1.27", "1.27"), ("nginx@sha256:ab", ""), ("nginx:latest@sha256:ab", "latest")],
+)
+def test_an_image_without_tag_or_digest_pulls_latest(reference, tag):
+    assert _images.parse(reference).effective_tag == tag
+
+
+@pytest.mark.parametrize(
+    ("reference", "entry", "allowed"),
+    [
+        ("192.168.64.1:5000/nginx:1", "192.168.64.1", True),
+        ("192.168.64.1/nginx:1", "192.168.64.1", True),
+        ("192.168.64.10/nginx:1", "192.168.64.1", False),
+        ("192.168.64.1.evil.example/nginx:1", "192.168.64.1", False),
+        ("192.168.64.1:1.0", "192.168.64.1", False),
+        ("192.168.64.1:5000/nginx:1", "192.168.64.1:5001", False),
+        ("ghcr.io/acme/tool:1", "ghcr.io/acme", True),
+        ("ghcr.io/acme-evil/tool:1", "ghcr.io/acme", False),
+        ("nginx:1.27", "docker.io", True),
+        ("1.dkr.ecr.eu-west-1.amazonaws.com/app:3", "*.dkr.ecr.*.amazonaws.com", True),
+        ("evil.example/1.dkr.ecr.eu-west-1.amazonaws.com/app:3", "*.dkr.ecr.*.amazonaws.com", False),
+        ("Registry.Example.com/app:1", "registry.example.com", True),
+    ],
+)
+def test_registry_entries_match_on_the_host_boundary(reference, entry, allowed):
+    assert _images.from_registry(_images.parse(reference), entry) is allowed

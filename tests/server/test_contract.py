@@ -62,6 +62,18 @@ def test_the_origin_pods_are_judged_over_verified_tls(seed_server, version, pod,
         assert response["status"] == {"code": 403, "reason": "Forbidden", "message": message}
 
 
+def test_kubectl_debug_with_a_latest_image_is_denied_through_the_webhook(seed_server):
+    """Step 39, as kube-apiserver sent it: UPDATE pods/ephemeralcontainers adding busybox:latest."""
+    record = recorded_review("39-pod-ephemeralcontainers-debug--01-validate-UPDATE")
+    response = replay(seed_server.client(), record).json()["response"]
+    assert response["allowed"] is False
+    assert response["status"] == {
+        "code": 403,
+        "reason": "Forbidden",
+        "message": "busybox:latest repo not start with 192.168.64.1\nbusybox:latest tag end with :latest",
+    }
+
+
 def test_what_kubectl_prints_for_the_denial(seed_server):
     """kubectl shows `admission webhook "<name>" denied the request: <status.message>`."""
     record = recorded_review("28-deny-kubectl-apply-pod-registry-latest--02-validate-CREATE")

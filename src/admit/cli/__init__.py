@@ -13,6 +13,7 @@ import click
 from admit import __version__
 from admit.cli.check import check
 from admit.cli.install import certs, manifests, uninstall
+from admit.cli.kinds import kinds
 from admit.cli.serve import eval_command, serve
 from admit.cli.test import run_tests
 from admit.core.errors import AdmitError, BundleError
@@ -46,6 +47,7 @@ cli.add_command(certs)
 cli.add_command(manifests)
 cli.add_command(uninstall)
 cli.add_command(run_tests)
+cli.add_command(kinds)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -35,6 +35,7 @@ def check_manifests(
         deleting = operation == "DELETE"
         raw = admission_request(
             None if deleting else m.obj,
+            kinds=policy_set.kinds,
             operation=operation,
             namespace=namespace,
             old_object=m.obj if operation in ("UPDATE", "DELETE") else None,

@@ -18,6 +18,7 @@ import yaml
 
 from admit.cli.certs import FILE, certs, names_checked, read_cert, read_pair
 from admit.core.errors import InputError
+from admit.kube import chart
 from admit.kube.certs import KeyPair, fingerprint, make_ca, make_serving_cert, service_names
 from admit.kube.manifests import DEFAULT_IMAGE, InstallOptions, build_manifests, bundle_files
 from admit.kube.options import MAX_TIMEOUT_SECONDS, FailurePolicy, cluster_name
@@ -95,7 +96,9 @@ def _certificates(
 
 @click.command()
 @click.argument("bundle", type=click.Path(file_okay=False, path_type=Path))
-@click.option("-n", "--namespace", required=True, help="Namespace to install admit in.")
+@click.option(
+    "-n", "--namespace", help="Namespace to install admit in (required, but with --helm-values)."
+)
 @click.option("--service", default="admit", show_default=True, help="Name of admit's Service.")
 @click.option("--image", default=DEFAULT_IMAGE, show_default=True, help="admit's image.")
 @click.option(
@@ -129,8 +132,9 @@ def _certificates(
 )
 @click.option(
     "--webhook-url",
-    help="Register https://HOST[:PORT] (admit serve outside the cluster) instead of the Service; "
-    "renders only the Namespace and the webhook configurations.",
+    help="Register admit serve running outside the cluster at this base URL, https://HOST[:PORT] "
+    "(admit adds /validate and /mutate), instead of the Service; renders only the Namespace and "
+    "the webhook configurations.",
 )
 @click.option("--ca-cert", type=FILE, help="CA certificate (PEM) for the caBundle.")
 @click.option("--ca-key", type=FILE, help="Its key, to sign a new serving certificate.")
@@ -143,9 +147,15 @@ def _certificates(
     help="Serve every ConfigMap labelled admit.dev/policy=true in admit's namespace (the bundle's "
     "among them; each load's outcome is annotated on it) instead of a mounted bundle.",
 )
+@click.option(
+    "--helm-values",
+    is_flag=True,
+    help="Print values for the Helm chart (deploy/helm/admit) instead: the bundle's files, the "
+    "webhook rules and reads its rules need, and the digest the chart checks them against.",
+)
 def manifests(
     bundle: Path,
-    namespace: str,
+    namespace: str | None,
     service: str,
     image: str,
     replicas: int,
@@ -160,6 +170,7 @@ def manifests(
     tls_key: Path | None,
     sans: tuple[str, ...],
     configmaps: bool,
+    helm_values: bool,
 ) -> int:
     """Print everything needed to run BUNDLE as admission webhooks, as multi-document YAML.
 
@@ -177,7 +188,17 @@ def manifests(
     Outside the cluster (admit serve on a host the apiserver reaches):
       admit manifests examples/seed -n pipy --webhook-url https://10.0.0.5:8443 \\
           --ca-cert admit-tls/ca.crt | kubectl apply -f -
+    With Helm (the chart warns when its bundle is not the one the rules were written for):
+      admit manifests examples/seed --helm-values > admit-values.yaml
+      helm install admit deploy/helm/admit -n pipy --create-namespace -f admit-values.yaml
     """
+    if helm_values:
+        policy_set = load_bundle(bundle)
+        click.echo(_HELM_HEADER.format(bundle=bundle), nl=False)
+        click.echo(to_yaml([chart.helm_values(policy_set, bundle_files(bundle))]), nl=False)
+        return 0
+    if namespace is None:
+        raise click.UsageError("Missing option '-n' / '--namespace'.")
     names_checked(namespace, service)
     ca, serving = _certificates(
         namespace=namespace,
@@ -212,6 +233,15 @@ def manifests(
         raise InputError(str(exc)) from None
     click.echo(to_yaml(objects), nl=False)
     return 0
+
+
+_HELM_HEADER = """\
+# Values for the admit Helm chart (deploy/helm/admit), written by
+#   admit manifests {bundle} --helm-values
+# The bundle's files, the webhook rules its rules need and the kinds they read. After changing
+# the bundle, write them again: the chart warns when its files are not the ones these rules
+# were written for (webhooks.bundleDigest).
+"""
 
 
 def uninstall_commands(namespace: str, service: str) -> list[list[str]]:

@@ -325,7 +325,7 @@ class _Policies:
 
     source: Callable[[Path | None], None] | None  # given the metrics directory
     what: str
-    reads: tuple[str, ...]
+    reads: tuple[list[Any], ...]  # `KindPattern.record()`s
 
 
 def _run(
@@ -516,14 +516,14 @@ def _configmap_source(
     return _Policies(runner, what, restored.reads if restored is not None else ())
 
 
-def _cluster_factory(reads: tuple[str, ...], kubeconfig: Path | None) -> Any:
+def _cluster_factory(reads: tuple[list[Any], ...], kubeconfig: Path | None) -> Any:
     """A factory of cluster caches for the workers, or None when no rule reads the cluster and
     no cluster is configured. Rules that read a cluster we cannot reach are a usage error."""
     from admit.core.match import KindPattern
     from admit.kube.api import ClusterAccessError, check_access, connect
     from admit.kube.cluster_cache import ClusterCache, watchable
 
-    kinds = [KindPattern.parse(kind) for kind in reads]
+    kinds = [KindPattern.from_record(kind) for kind in reads]
     problems = [p for p in (watchable(kind) for kind in kinds) if p]
     if problems:
         raise click.UsageError("; ".join(problems))
@@ -533,7 +533,8 @@ def _cluster_factory(reads: tuple[str, ...], kubeconfig: Path | None) -> Any:
         if not kinds:
             return None
         raise click.UsageError(
-            f"rules read {', '.join(reads)} from the cluster, but {exc}; give --kubeconfig, run "
+            f"rules read {', '.join(map(str, kinds))} from the cluster, but {exc}; give "
+            "--kubeconfig, run "
             "in a cluster, or pass --no-cluster-cache to serve them an empty cache"
         ) from None
     click.echo(f"admit: caching the kinds rules read from {server}", err=True)

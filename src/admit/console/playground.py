@@ -15,9 +15,11 @@ import yaml
 from admit.core.cluster import Cluster
 from admit.core.decision import Decision
 from admit.core.engine import PolicySet
+from admit.core.kinds import Kinds
 from admit.core.manifest import admission_request
 from admit.core.match import OPERATIONS
 from admit.core.review import Request
+from admit.loading.builtin_kinds import builtin_kinds
 from admit.server.feed import expand, record
 
 Judge = Callable[[PolicySet, Request], Decision]
@@ -57,7 +59,12 @@ def _is_admission_request(document: Mapping[str, Any]) -> bool:
 
 
 def requests_for(
-    documents: list[Any], *, operation: str, namespace: str, user: Mapping[str, Any]
+    documents: list[Any],
+    *,
+    operation: str,
+    namespace: str,
+    user: Mapping[str, Any],
+    kinds: Kinds,
 ) -> list[dict[str, Any]]:
     """AdmissionRequests: given ones as they are, manifests as kube-apiserver would send them."""
     if operation not in OPERATIONS:
@@ -79,6 +86,7 @@ def requests_for(
             found.append(
                 admission_request(
                     None if deleting else document,
+                    kinds=kinds,
                     operation=operation,
                     namespace=namespace,
                     old_object=document if operation in ("UPDATE", "DELETE") else None,
@@ -101,7 +109,11 @@ def evaluate_text(
     """One stream-shaped entry (see `admit.server.feed.expand`) per document."""
     documents = parse(text)
     user = {"username": username, "groups": [*groups, "system:authenticated"]}
-    raws = requests_for(documents, operation=operation, namespace=namespace or "default", user=user)
+    # A set from ConfigMap sources is merged from several loads and carries no kinds of its own.
+    kinds = policy_set.kinds if len(policy_set.kinds) else builtin_kinds()
+    raws = requests_for(
+        documents, operation=operation, namespace=namespace or "default", user=user, kinds=kinds
+    )
     cluster = Cluster.of(
         r["object"] for r in raws if isinstance(r.get("object"), dict) and r["object"].get("kind")
     )

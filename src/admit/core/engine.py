@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from admit.core.decision import Decision, decide
 from admit.core.errors import AdmitError, RuleTimeout
+from admit.core.kinds import Kinds
 from admit.core.match import KindPattern, Match
 from admit.core.outcome import Outcome, RuleResult, Violation
 from admit.core.patch import MutableObject, copy_json, make_patch
@@ -28,7 +29,7 @@ from admit.core.workloads import POD_TEMPLATES, TEMPLATE_PREFIX, template_of
 Phase = Literal["all", "mutate", "validate"]
 _CACHE_LIMIT = 4096
 _new_result = tuple.__new__
-NAMESPACES = KindPattern("", "v1", "Namespace")
+NAMESPACES = KindPattern("", "v1", "Namespace", resources=frozenset({("", "namespaces")}))
 # What a rule may raise without taking its server down: a rule calling sys.exit() has failed.
 RULE_FAILURES = (Exception, RuleTimeout, SystemExit, KeyboardInterrupt)
 _ADMIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
@@ -63,9 +64,22 @@ class Binding:
 
 
 class PolicySet:
-    """An immutable set of rules with bundle data, indexed by kind on first use of each kind."""
+    """An immutable set of rules with bundle data, indexed by kind on first use of each kind.
 
-    __slots__ = ("_has_data", "_index", "data", "decisions", "digest", "reads", "rules", "source")
+    `kinds` are the API's kinds the rules were resolved against (the loader's); `admit check`
+    turns manifests into requests with them."""
+
+    __slots__ = (
+        "_has_data",
+        "_index",
+        "data",
+        "decisions",
+        "digest",
+        "kinds",
+        "reads",
+        "rules",
+        "source",
+    )
 
     def __init__(
         self,
@@ -74,8 +88,10 @@ class PolicySet:
         data: Mapping[str, Any] | None = None,
         digest: str = "",
         source: str = "",
+        kinds: Kinds | None = None,
     ) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
+        self.kinds = kinds if kinds is not None else Kinds()
         self.data = View(data or {})
         self._has_data = bool(data)
         self.digest = digest
@@ -84,12 +100,19 @@ class PolicySet:
             r.path: r for r in self.rules if r.type == "decision" and r.path
         }
         self._index: dict[
-            tuple[str, str, str, str, str], tuple[tuple[Binding, ...], tuple[Binding, ...]]
+            tuple[str, str, str, str, tuple[str, str, str]],
+            tuple[tuple[Binding, ...], tuple[Binding, ...]],
         ] = {}
         reads = [kind for rule in self.rules for kind in rule.reads]
         if any(r.match is not None and r.match.namespace_selector for r in self.rules):
             reads.append(NAMESPACES)  # the webhook learns namespace labels from the cache
         self.reads: tuple[KindPattern, ...] = tuple(dict.fromkeys(reads))
+
+    def with_rules(self, rules: Iterable[Rule]) -> PolicySet:
+        """The same set (data, digest, source, kinds) with other rules (stand-ins, wrappers)."""
+        return PolicySet(
+            rules, data=self.data.raw, digest=self.digest, source=self.source, kinds=self.kinds
+        )
 
     def bindings_for(self, request: Request) -> tuple[Binding, ...]:
         """The rules that apply to the request's kind, mutations first, in bundle order."""
@@ -99,7 +122,7 @@ class PolicySet:
     def _split(self, request: Request) -> tuple[tuple[Binding, ...], tuple[Binding, ...]]:
         """(mutations, validations) that apply to the request's kind, cached per kind."""
         group, version, kind = request.kind
-        key = (group, version, kind, request.subresource, request.resource[2])
+        key = (group, version, kind, request.subresource, request.resource)
         found = self._index.get(key)
         if found is None:
             bound = self._bind(*key)
@@ -112,7 +135,7 @@ class PolicySet:
         return found
 
     def _bind(
-        self, group: str, version: str, kind: str, subresource: str, resource: str
+        self, group: str, version: str, kind: str, subresource: str, resource: tuple[str, str, str]
     ) -> tuple[Binding, ...]:
         template_keys = POD_TEMPLATES.get((group, kind)) if not subresource else None
         bound: list[Binding] = []

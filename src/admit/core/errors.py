@@ -2,6 +2,7 @@
 
     AdmitError
      ├── DefinitionError   a rule is declared wrongly (bad match, action, parameter)
+     │    └── UnknownKind  a kind pattern names no resource of the API (core.kinds)
      ├── BundleError       a bundle failed to load; carries every Problem found in one pass
      ├── InputError        a manifest, review or input document cannot be used
      └── ServeError        the server cannot start (port taken, TLS files unusable)

@@ -7,33 +7,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from admit.core.workloads import plural
-
-CLUSTER_SCOPED = frozenset(
-    {
-        "Namespace",
-        "Node",
-        "PersistentVolume",
-        "ClusterRole",
-        "ClusterRoleBinding",
-        "CustomResourceDefinition",
-        "StorageClass",
-        "PriorityClass",
-        "IngressClass",
-        "RuntimeClass",
-        "ValidatingWebhookConfiguration",
-        "MutatingWebhookConfiguration",
-        "APIService",
-        "ValidatingAdmissionPolicy",
-        "ValidatingAdmissionPolicyBinding",
-        "CSIDriver",
-        "CSINode",
-        "VolumeAttachment",
-        "CertificateSigningRequest",
-        "IPAddress",
-        "ServiceCIDR",
-    }
-)
+from admit.core.kinds import Kinds
 
 DEFAULT_USER: Mapping[str, Any] = {"username": "admit-check", "groups": ["system:authenticated"]}
 
@@ -47,24 +21,30 @@ def split_api_version(api_version: str) -> tuple[str, str]:
 def admission_request(
     obj: Mapping[str, Any] | None,
     *,
+    kinds: Kinds,
     operation: str = "CREATE",
     namespace: str = "default",
     old_object: Mapping[str, Any] | None = None,
     user: Mapping[str, Any] | None = None,
     dry_run: bool = False,
 ) -> dict[str, Any]:
-    """An AdmissionRequest (the `request` of an AdmissionReview v1) for a manifest."""
+    """An AdmissionRequest (the `request` of an AdmissionReview v1) for a manifest.
+
+    `kinds` give the resource name and scope of the object's kind; a kind they do not know is
+    taken as namespaced, with an empty resource name (no rule names such a kind but `*`)."""
     subject = obj if obj is not None else old_object
     if subject is None:
         raise ValueError("an admission request needs an object or an old object")
     kind = str(subject.get("kind", ""))
     group, version = split_api_version(str(subject.get("apiVersion", "")))
     metadata = subject.get("metadata") or {}
-    if kind in CLUSTER_SCOPED:
-        ns = metadata.get("name", "") if kind == "Namespace" else ""
+    known = kinds.find(group, version, kind)
+    if known is not None and not known.namespaced:
+        ns = metadata.get("name", "") if (group, kind) == ("", "Namespace") else ""
     else:
         ns = metadata.get("namespace") or namespace
-    resource = {"group": group, "version": version, "resource": plural(kind)}
+    plural = known.plural if known is not None else ""
+    resource = {"group": group, "version": version, "resource": plural}
     request: dict[str, Any] = {
         "uid": str(uuid.uuid4()),
         "kind": {"group": group, "version": version, "kind": kind},

@@ -1,19 +1,19 @@
 """Which requests a rule applies to: kinds, operations, namespaces, labels, users.
 
-A `Match` is a frozen value checked once when a rule is declared; the engine indexes rules by the
-kind names their patterns name, then calls `Match.admits` on the few candidates left.
+A `Match` is a frozen value checked once when a rule is declared; the loader resolves its kind
+patterns against the API's kinds (`admit.core.kinds`), the engine indexes rules by the kind of
+each request, then calls `Match.admits` on the few candidates left.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING, Any
 
 from admit.core.errors import DefinitionError
-from admit.core.workloads import plural
 
 if TYPE_CHECKING:
     from admit.core.review import Request
@@ -22,16 +22,35 @@ OPERATIONS = frozenset({"CREATE", "UPDATE", "DELETE", "CONNECT"})
 _VERSION = re.compile(r"^v\d+((alpha|beta)\d+)?$")
 _SELECTOR_OPERATORS = frozenset({"In", "NotIn", "Exists", "DoesNotExist"})
 
+ANY_RESOURCE = ("*", "*")  # in `KindPattern.resources`: the pattern's kind is "*"
+NO_RESOURCE = ("", "", "")
+
+# Subresources whose writes change what a rule about the resource judges: the request carries
+# the whole resource as it will be. kubectl debug adds containers through
+# `pods/ephemeralcontainers`; `pods/resize` changes container resources in place. A pattern
+# naming the resource without a subresource judges these too, as UPDATEs of it. (Status writes,
+# bindings, evictions, scale and the CONNECT subresources are named explicitly: see
+# docs/kinds.md.)
+SPEC_SUBRESOURCES: Mapping[tuple[str, str], frozenset[str]] = {
+    ("", "pods"): frozenset({"ephemeralcontainers", "resize"}),
+}
+
 
 @dataclass(frozen=True, slots=True)
 class KindPattern:
-    """`Kind`, `version/Kind`, `group/Kind`, `group/version/Kind`, each part a glob; a trailing
-    lower-case part names a subresource (`Pod/exec`, `apps/v1/Deployment/scale`)."""
+    """`Kind`, `version/Kind` (the core group: `v1/Pod`, as in `apiVersion: v1`), `group/Kind`,
+    `group/version/Kind`, each part a glob; a trailing lower-case part names a subresource
+    (`Pod/exec`, `apps/v1/Deployment/scale`). `core` names the core group (`core/Pod`).
+
+    `resources` is filled in when the loader resolves the pattern against the API's kinds: the
+    (group, plural) of each resource it names (`ANY_RESOURCE` for `*`); None until then. It is
+    derived, so it takes no part in comparing patterns."""
 
     group: str
     version: str
     kind: str
     subresource: str = ""
+    resources: frozenset[tuple[str, str]] | None = field(default=None, compare=False)
 
     @classmethod
     def parse(cls, text: str) -> KindPattern:
@@ -47,16 +66,36 @@ class KindPattern:
             return cls("*", "*", parts[0], subresource)
         if len(parts) == 2:
             first, kind = parts
-            if first == "*" or _VERSION.match(first):
-                return cls("*", first, kind, subresource)
+            if first == "*":
+                return cls("*", "*", kind, subresource)
+            if _VERSION.match(first):
+                return cls("", first, kind, subresource)
             return cls("" if first == "core" else first, "*", kind, subresource)
         group, version, kind = parts
         return cls("" if group == "core" else group, version, kind, subresource)
+
+    def record(self) -> list[Any]:
+        """The pattern, resolution included, as JSON (the sandbox reports rules' reads so)."""
+        resources = sorted(map(list, self.resources)) if self.resources is not None else None
+        return [self.group, self.version, self.kind, self.subresource, resources]
+
+    @classmethod
+    def from_record(cls, record: Sequence[Any]) -> KindPattern:
+        group, version, kind, subresource, resources = record
+        found = frozenset(map(tuple, resources)) if resources is not None else None
+        return cls(group, version, kind, subresource, found)
 
     @property
     def literal_kind(self) -> str | None:
         """The kind name when it has no wildcard (used as an index key)."""
         return None if any(c in self.kind for c in "*?[") else self.kind
+
+    @property
+    def plural(self) -> str:
+        """The resource name of a resolved pattern naming one resource (`reads=`)."""
+        assert self.resources is not None, f"{self} is not resolved"
+        [(_, plural)] = self.resources
+        return plural
 
     def covers(self, group: str, version: str, kind: str) -> bool:
         return (
@@ -65,27 +104,47 @@ class KindPattern:
             and (self.version == "*" or fnmatchcase(version, self.version))
         )
 
-    def selects(
-        self, group: str, version: str, kind: str, subresource: str = "", resource: str = ""
-    ) -> bool:
-        """Whether a request for this kind (and subresource of `resource`) is one this pattern
-        names: `Pod` is the main resource only; `Pod/exec` matches `pods/exec` whatever kind
-        the subresource carries (PodExecOptions)."""
-        if not subresource:
-            return not self.subresource and self.covers(group, version, kind)
+    def names(self, group: str, version: str, plural: str) -> bool:
+        """Whether the resource group/version/plural is one this (resolved) pattern names."""
+        resources = self.resources
         return (
-            bool(self.subresource)
-            and _any_glob((self.subresource,), subresource)
-            and (self.covers(group, version, kind) or plural(self.kind) == resource)
+            resources is not None
+            and ((group, plural) in resources or ANY_RESOURCE in resources)
+            and (self.group == "*" or fnmatchcase(group, self.group))
+            and (self.version == "*" or fnmatchcase(version, self.version))
         )
 
+    def selects(
+        self,
+        group: str,
+        version: str,
+        kind: str,
+        subresource: str = "",
+        resource: tuple[str, str, str] = NO_RESOURCE,
+    ) -> bool:
+        """Whether a request for this kind (and `subresource` of `resource`, its group, version
+        and plural) is one this pattern names. `Pod` is the pod itself and the subresources
+        that rewrite it (`SPEC_SUBRESOURCES`); `Pod/exec` matches `pods/exec` whatever kind the
+        subresource carries (PodExecOptions)."""
+        if not subresource:
+            return not self.subresource and self.covers(group, version, kind)
+        if self.subresource:
+            if not (self.subresource == subresource or fnmatchcase(subresource, self.subresource)):
+                return False
+        elif subresource not in SPEC_SUBRESOURCES.get((resource[0], resource[2]), ()):
+            return False
+        if self.resources is None:  # unresolved: only subresources carrying the kind itself
+            return self.covers(group, version, kind)
+        return self.names(*resource)
+
     def __str__(self) -> str:
-        parts = [p for p in (self.group, self.version) if p != "*"]
-        if self.group == "" and self.version != "*":
-            parts = [self.version]  # the core group: `v1/Namespace`
+        if self.group == "*":
+            prefix = "" if self.version == "*" else f"*/{self.version}/"
         elif self.group == "":
-            parts = ["core"]
-        text = "/".join([*parts, self.kind])
+            prefix = "core/" if self.version == "*" else f"{self.version}/"
+        else:
+            prefix = f"{self.group}/" if self.version == "*" else f"{self.group}/{self.version}/"
+        text = prefix + self.kind
         return f"{text}/{self.subresource}" if self.subresource else text
 
 
@@ -218,6 +277,10 @@ class Match:
             exclude_users=_globs(exclude_users, "exclude_users"),
             exclude_groups=_globs(exclude_groups, "exclude_groups"),
         )
+
+    def with_kinds(self, kinds: Iterable[KindPattern]) -> Match:
+        """This match with its kind patterns replaced (by their resolved forms)."""
+        return replace(self, kinds=tuple(kinds))
 
     def with_operations(self, operations: frozenset[str]) -> Match:
         """This match with `operations` filled in where it named none."""

@@ -30,12 +30,3 @@ def template_of(obj: Any, keys: tuple[str, ...]) -> Any:
         obj = obj.get(key)
     return obj if isinstance(obj, dict) else None
 
-
-def plural(kind: str) -> str:
-    """The resource name Kubernetes uses for a kind (`Ingress` -> `ingresses`)."""
-    lower = kind.lower()
-    if lower.endswith(("s", "x", "z", "ch", "sh")):
-        return lower + "es"
-    if lower.endswith("y") and lower[-2:-1] not in "aeiou":
-        return lower[:-1] + "ies"
-    return lower + "s"

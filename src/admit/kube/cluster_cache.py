@@ -16,24 +16,16 @@ import httpx2 as httpx  # lightkube's HTTP client
 
 from admit.core.cluster import Cluster
 from admit.core.match import KindPattern
-from admit.core.workloads import plural
 from admit.kube.api import collection_path
 from admit.kube.reflector import Reflector
 
 log = logging.getLogger("admit.cache")
 
 
-def resolved(pattern: KindPattern) -> KindPattern:
-    """`v1/Namespace` names the core group when it comes to watching."""
-    if pattern.group == "*" and pattern.version != "*":
-        return KindPattern("", pattern.version, pattern.kind)
-    return pattern
-
-
 def watchable(pattern: KindPattern) -> str | None:
-    """Why the server cannot watch `pattern`, or None when it can."""
-    pattern = resolved(pattern)
-    if pattern.group == "*" or pattern.version == "*" or pattern.literal_kind is None:
+    """Why the server cannot watch `pattern`, or None when it can: the loader resolves each
+    `reads=` kind to exactly one resource (group, version, plural)."""
+    if pattern.resources is None or len(pattern.resources) != 1 or pattern.version == "*":
         return (
             f"reads={str(pattern)!r}: name the group, version and kind the server should "
             "watch, e.g. 'networking.k8s.io/v1/Ingress' or 'v1/Namespace'"
@@ -54,7 +46,7 @@ class ClusterCache:
 
     def ensure(self, reads: Iterable[KindPattern]) -> None:
         """Start reflectors for kinds not cached yet (call from the event loop)."""
-        for pattern in map(resolved, reads):
+        for pattern in reads:
             if watchable(pattern) is not None:
                 continue
             key = (pattern.group, pattern.kind)
@@ -63,7 +55,7 @@ class ClusterCache:
             if self._client is None:
                 self._client = self._connect()
             store = self.store.setdefault(key, {})
-            path = collection_path(pattern.group, pattern.version, plural(pattern.kind))
+            path = collection_path(pattern.group, pattern.version, pattern.plural)
             reflector = Reflector(self._client, path, store)
             self.reflectors[key] = reflector
             self._tasks.append(asyncio.ensure_future(reflector.run()))

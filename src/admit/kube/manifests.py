@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from admit.kube.options import (
     SERVICE_PORT,
     InstallOptions,
 )
-from admit.kube.webhooks import resource_of, webhook_configurations
+from admit.kube.webhooks import webhook_configurations
 from admit.kube.workload import (
     BUNDLE_MOUNT,
     POLICY_LABEL,
@@ -93,19 +94,20 @@ def service_account(options: InstallOptions, api_token: bool) -> Object:
     }
 
 
-def cluster_reads(policy_set: PolicySet, options: InstallOptions) -> list[tuple[str, str]]:
+def cluster_reads(
+    policy_set: PolicySet, more: Iterable[tuple[str, str]] = ()
+) -> list[tuple[str, str]]:
     """The (API group, resource) pairs the server's cluster cache watches: the kinds the
-    bundle's rules declare with `reads=`, and `options.reads`."""
-    found = dict.fromkeys(options.reads)
+    bundle's rules declare with `reads=` (resolved by the loader to one resource each), and
+    `more` (`InstallOptions.reads`)."""
+    found = dict.fromkeys(more)
     for pattern in policy_set.reads:
-        # As the server resolves them (kube.cluster_cache): `v1/Namespace` is the core group.
-        group = "" if pattern.group == "*" and pattern.version != "*" else pattern.group
-        if group == "*" or pattern.version == "*" or pattern.literal_kind is None:
+        if pattern.resources is None or len(pattern.resources) != 1:
             raise ValueError(
                 f"reads={str(pattern)!r}: name the group, version and kind the server should "
                 "watch, e.g. 'networking.k8s.io/v1/Ingress' or 'v1/Namespace'"
             )
-        found[(group, resource_of(pattern.kind))] = None
+        found[(pattern.group, pattern.plural)] = None
     return sorted(found)
 
 
@@ -209,7 +211,7 @@ def build_manifests(policy_set: PolicySet, options: InstallOptions) -> list[Obje
     webhooks = webhook_configurations(policy_set, options)
     if options.webhook_url:
         return [namespace(options), *webhooks]
-    reads = cluster_reads(policy_set, options)
+    reads = cluster_reads(policy_set, options.reads)
     api_token = options.configmap_sources or bool(reads)
     configmap = bundle_configmap(options)
     items = [(configmap_key(path), path) for path in sorted(options.files)]

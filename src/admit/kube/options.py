@@ -145,12 +145,23 @@ def check_names(namespace: str, service: str) -> None:
         )
 
 
+WEBHOOK_PATHS = ("/validate", "/mutate")  # what admit serves and appends to a webhook URL
+
+
 def _url_host(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.hostname:
         raise ValueError(f"webhook URL {url!r} must be https://HOST[:PORT][/PATH]")
     if parts.query or parts.fragment or parts.username or parts.password:
         raise ValueError(f"webhook URL {url!r} may not hold a query, fragment or user")
+    path = parts.path.rstrip("/")
+    if path.endswith(WEBHOOK_PATHS):
+        base = url.rstrip("/")[: -len(path.rpartition("/")[2]) - 1]
+        raise ValueError(
+            f"webhook URL {url!r} ends in a webhook path, but admit adds "
+            f"{' and '.join(WEBHOOK_PATHS)} to the base URL itself (every write would go to "
+            f"{url.rstrip('/')}{WEBHOOK_PATHS[0]}, which does not exist): give {base!r}"
+        )
     return parts.hostname
 
 

@@ -1,10 +1,12 @@
 """The webhook registrations of an install: which API requests kube-apiserver sends to admit.
 
-`admission_rules` turns the `Match.kinds` and operations of a bundle's rules into the
+`admission_rules` turns the resolved `Match.kinds` and operations of a bundle's rules into the
 `admissionregistration.k8s.io/v1` rules of a Validating/MutatingWebhookConfiguration, so the
 apiserver calls admit only for what some rule can judge. It may over-approximate (the engine
 filters again) but must never leave out a request a rule matches: a Pod rule also brings the
-workload kinds whose pod templates it judges. Pure; called by `admit.kube.manifests`.
+workload kinds whose pod templates it judges and the pod subresources that rewrite a pod.
+Resource names come from the kinds the bundle was loaded against, never from a guess. Pure;
+called by `admit.kube.manifests`.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from admit.core.engine import PolicySet
-from admit.core.match import KindPattern
+from admit.core.kinds import Kinds
+from admit.core.match import ANY_RESOURCE, SPEC_SUBRESOURCES, KindPattern
 from admit.core.rules import Rule
-from admit.core.workloads import POD_TEMPLATES, plural
+from admit.core.workloads import POD_TEMPLATES
 from admit.kube.options import SERVICE_PORT, InstallOptions
 
 OPERATION_ORDER = ("CREATE", "UPDATE", "DELETE", "CONNECT")
@@ -28,38 +31,6 @@ WEBHOOK_KINDS = {
 }
 GLOB_CHARS = frozenset("*?[")
 
-# Built-in kinds and the API groups that serve them, so that a bare kind ("Pod", "Ingress")
-# registers for its own group only. A bare kind not listed here registers for every group.
-# Resources default to `plural(kind)`; irregular plurals are listed with the groups.
-BUILTIN_KINDS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "Pod": ("pods", ("",)),
-    "Service": ("services", ("",)),
-    "ConfigMap": ("configmaps", ("",)),
-    "Secret": ("secrets", ("",)),
-    "Namespace": ("namespaces", ("",)),
-    "Node": ("nodes", ("",)),
-    "ServiceAccount": ("serviceaccounts", ("",)),
-    "PersistentVolume": ("persistentvolumes", ("",)),
-    "PersistentVolumeClaim": ("persistentvolumeclaims", ("",)),
-    "Endpoints": ("endpoints", ("",)),
-    "LimitRange": ("limitranges", ("",)),
-    "ResourceQuota": ("resourcequotas", ("",)),
-    "Event": ("events", ("", "events.k8s.io")),
-    "Ingress": ("ingresses", ("networking.k8s.io",)),
-    "IngressClass": ("ingressclasses", ("networking.k8s.io",)),
-    "NetworkPolicy": ("networkpolicies", ("networking.k8s.io",)),
-    "Role": ("roles", ("rbac.authorization.k8s.io",)),
-    "RoleBinding": ("rolebindings", ("rbac.authorization.k8s.io",)),
-    "ClusterRole": ("clusterroles", ("rbac.authorization.k8s.io",)),
-    "ClusterRoleBinding": ("clusterrolebindings", ("rbac.authorization.k8s.io",)),
-    "PodDisruptionBudget": ("poddisruptionbudgets", ("policy",)),
-    "HorizontalPodAutoscaler": ("horizontalpodautoscalers", ("autoscaling",)),
-    "ControllerRevision": ("controllerrevisions", ("apps",)),
-    "StorageClass": ("storageclasses", ("storage.k8s.io",)),
-    "CustomResourceDefinition": ("customresourcedefinitions", ("apiextensions.k8s.io",)),
-    **{kind: (plural(kind), (group,)) for group, kind in POD_TEMPLATES},
-}
-
 _Target = tuple[str, str, str]  # (apiGroup, apiVersion, resource), each possibly "*"
 
 
@@ -67,29 +38,31 @@ def _is_glob(text: str) -> bool:
     return bool(GLOB_CHARS & set(text))
 
 
-def resource_of(kind: str) -> str:
-    """The resource name of a kind (built-in irregular plurals included)."""
-    return BUILTIN_KINDS.get(kind, (plural(kind), ()))[0]
-
-
-def _targets(pattern: KindPattern) -> list[_Target]:
-    """Where requests of `pattern` arrive, as (group, version, resource) triples."""
+def _targets(pattern: KindPattern, kinds: Kinds) -> list[_Target]:
+    """Where requests of `pattern` (resolved) arrive, as (group, version, resource) triples."""
+    if pattern.resources is None:
+        raise ValueError(f"kind {str(pattern)!r} was not resolved against the API's kinds")
     version = "*" if _is_glob(pattern.version) else pattern.version
-    if _is_glob(pattern.kind):
-        groups: tuple[str, ...] = ("*",)
-        resource = "*"
+    if ANY_RESOURCE in pattern.resources:
+        named = [("*" if _is_glob(pattern.group) else pattern.group, "*")]
     else:
-        resource, known = BUILTIN_KINDS.get(pattern.kind, (plural(pattern.kind), ("*",)))
-        groups = known if pattern.group == "*" else (pattern.group,)
-        if _is_glob(pattern.group):
-            groups = tuple(g for g in known if fnmatchcase(g, pattern.group)) or ("*",)
+        named = sorted(pattern.resources)
+    sub = "*" if _is_glob(pattern.subresource) else pattern.subresource
+    targets = [(group, version, f"{plural}/{sub}" if sub else plural) for group, plural in named]
     if pattern.subresource:
-        sub = "*" if _is_glob(pattern.subresource) else pattern.subresource
-        resource = f"{resource}/{sub}"
-    targets = [(group, version, resource) for group in groups]
-    if pattern.kind == "Pod" and not pattern.subresource and pattern.covers("", "v1", "Pod"):
+        return targets
+    for (group, plural), rewriting in sorted(SPEC_SUBRESOURCES.items()):
+        if (group, plural) in pattern.resources or (
+            ANY_RESOURCE in pattern.resources and fnmatchcase(group, pattern.group)
+        ):
+            targets += [(group, version, f"{plural}/{name}") for name in sorted(rewriting)]
+    if pattern.kind == "Pod" and pattern.covers("", "v1", "Pod"):
         # The engine judges the pod templates of workloads with Pod rules (core.workloads).
-        targets += [(group, "*", plural(kind)) for group, kind in POD_TEMPLATES]
+        for group, kind in POD_TEMPLATES:
+            found = kinds.find(group, "", kind)
+            if found is None:
+                raise ValueError(f"the API's kinds lack {kind} ({group or 'core'})")
+            targets.append((group, "*", found.plural))
     return targets
 
 
@@ -108,8 +81,9 @@ def _compact(resources: set[str]) -> list[str]:
     return sorted(resources)
 
 
-def admission_rules(rules: Iterable[Rule]) -> list[dict[str, Any]]:
-    """The admissionregistration rules covering every request that `rules` can match.
+def admission_rules(rules: Iterable[Rule], kinds: Kinds) -> list[dict[str, Any]]:
+    """The admissionregistration rules covering every request that `rules` (resolved against
+    `kinds`) can match.
 
     One entry per (operations, group, version), with the resources merged: an entry's groups,
     versions and resources combine as a cross product, so merging groups would widen it.
@@ -120,7 +94,7 @@ def admission_rules(rules: Iterable[Rule]) -> list[dict[str, Any]]:
             continue
         operations = _operations(rule)
         for pattern in rule.match.kinds:
-            for group, version, resource in _targets(pattern):
+            for group, version, resource in _targets(pattern, kinds):
                 merged.setdefault((operations, group, version), set()).add(resource)
     return [
         {
@@ -170,7 +144,9 @@ def webhook_configurations(policy_set: PolicySet, options: InstallOptions) -> li
     has mutate rules; a bundle of decisions only registers no webhook at all."""
     configurations = []
     for rule_type, kind in WEBHOOK_KINDS.items():
-        rules = admission_rules(r for r in policy_set.rules if r.type == rule_type)
+        rules = admission_rules(
+            (r for r in policy_set.rules if r.type == rule_type), policy_set.kinds
+        )
         if not rules:
             continue
         webhook: dict[str, Any] = {

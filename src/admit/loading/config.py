@@ -1,4 +1,5 @@
-"""`admit.yaml`: per-policy and per-rule overrides of parameters, action, on_error and enabled.
+"""`admit.yaml`: per-policy and per-rule overrides of parameters, action, on_error and enabled
+(and `kinds:`, the custom resources rules may name: see `admit.loading.kinds`).
 
 policies:
   trusted-images:            # the policy (module) name; `_` and `-` are interchangeable
@@ -24,7 +25,7 @@ from admit.core.params import check_arguments
 from admit.core.rules import Rule
 from admit.loading.yamlfile import LineDict
 
-_TOP_KEYS = frozenset({"policies"})
+_TOP_KEYS = frozenset({"policies", "kinds"})  # kinds: see admit.loading.kinds
 _POLICY_KEYS = frozenset({"action", "on_error", "parameters", "rules", "enabled"})
 _RULE_KEYS = frozenset({"action", "on_error", "parameters", "enabled"})
 

@@ -16,7 +16,7 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -25,8 +25,11 @@ import yaml
 
 from admit.core.engine import PolicySet
 from admit.core.errors import AdmitError, BundleError, Problem
+from admit.core.kinds import ApiResource
 from admit.core.rules import Rule, collecting
+from admit.loading.builtin_kinds import builtin_kinds
 from admit.loading.config import apply_config, normalise
+from admit.loading.kinds import declared_kinds, resolve_rules
 from admit.loading.yamlfile import error_line, error_text, load_one
 
 CONFIG_NAME = "admit.yaml"
@@ -220,11 +223,18 @@ class _Load:
         return document
 
 
-def load_bundle(path: str | os.PathLike[str], *, allow_empty: bool = False) -> PolicySet:
+def load_bundle(
+    path: str | os.PathLike[str],
+    *,
+    allow_empty: bool = False,
+    kinds: Iterable[ApiResource] = (),
+) -> PolicySet:
     """Load the bundle at `path`; raises `BundleError` listing every problem found.
 
-    A bundle without rules is a problem unless `allow_empty` (one ConfigMap of several may
-    hold only helpers or data)."""
+    Rules' kinds are resolved against the API's built-in kinds, the custom resources the
+    bundle's admit.yaml declares, and `kinds` (a cluster's discovery, say): a kind none of them
+    has is a problem. A bundle without rules is a problem unless `allow_empty` (one ConfigMap of
+    several may hold only helpers or data)."""
     root = Path(path)
     if not root.is_dir():
         what = "does not exist" if not root.exists() else "is not a directory"
@@ -244,11 +254,17 @@ def load_bundle(path: str | os.PathLike[str], *, allow_empty: bool = False) -> P
     data_files = [p for p in files if p.name in DATA_NAMES]
     config_path = root / CONFIG_NAME
     rules = load.assign_policies(load.import_modules(modules))
-    if config_path.is_file():
-        config = load.read_yaml(config_path)
-        if config is not None or not load.problems:
-            rules, problems = apply_config(rules, config, CONFIG_NAME)
-            load.problems.extend(problems)
+    config = load.read_yaml(config_path) if config_path.is_file() else None
+    builtin = builtin_kinds()
+    declared, problems = declared_kinds(config, CONFIG_NAME, builtin)
+    extra = [*kinds, *declared]
+    known = builtin + extra if extra else builtin
+    load.problems.extend(problems)
+    rules, problems = resolve_rules(rules, known, load.rel)
+    load.problems.extend(problems)
+    if config_path.is_file() and (config is not None or not load.problems):
+        rules, problems = apply_config(rules, config, CONFIG_NAME)
+        load.problems.extend(problems)
     data = load.data(data_files)
     if load.problems:
         first_seen = {p.path: i for i, p in reversed(list(enumerate(load.problems)))}
@@ -265,4 +281,6 @@ def load_bundle(path: str | os.PathLike[str], *, allow_empty: bool = False) -> P
                 )
             ]
         )
-    return PolicySet(rules, data=data, digest=digest_of(root, files), source=str(root))
+    return PolicySet(
+        rules, data=data, digest=digest_of(root, files), source=str(root), kinds=known
+    )

@@ -41,7 +41,7 @@ class PartReport:
     part: Part
     problems: tuple[Problem, ...] = ()
     rules: tuple[str, ...] = ()
-    reads: tuple[str, ...] = ()
+    reads: tuple[list[Any], ...] = ()  # `KindPattern.record()`s
 
     @property
     def ok(self) -> bool:
@@ -77,8 +77,9 @@ class Report:
         return tuple(rule for p in self.parts for rule in p.rules)
 
     @property
-    def reads(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(kind for p in self.parts for kind in p.reads))
+    def reads(self) -> tuple[list[Any], ...]:
+        unique = {orjson.dumps(kind): kind for p in self.parts for kind in p.reads}
+        return tuple(unique.values())
 
 
 def vet(
@@ -203,7 +204,7 @@ def _report_part(snapshot: Path, part: Part) -> dict[str, Any]:
     return {
         "problems": [],
         "rules": [f"{part.prefix}{rule.key}" for rule in policy_set.rules],
-        "reads": [str(kind) for kind in policy_set.reads],
+        "reads": [kind.record() for kind in policy_set.reads],
     }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from admit.core.engine import PolicySet
 from admit.core.errors import BundleError
+from admit.core.kinds import Kinds
 from admit.core.rules import Rule
 from admit.loading.loader import load_bundle
 from admit.loading.versions import RunDirectory, Version, read_manifest
@@ -36,11 +37,13 @@ def load_version(snapshot: Path) -> PolicySet:
     manifest = read_manifest(snapshot)
     rules: list[Rule] = []
     data: dict[str, Any] = {}
+    kinds = Kinds()
     for part in manifest.parts:  # later parts win a top-level data key, as ConfigMaps did
         loaded = load_bundle(snapshot / part.directory, allow_empty=part.allow_empty)
         rules += [r.configured(policy=f"{part.prefix}{r.policy}") for r in loaded.rules]
         data.update(loaded.data.raw)
-    return PolicySet(rules, data=data, digest=manifest.digest, source=manifest.source)
+        kinds += loaded.kinds
+    return PolicySet(rules, data=data, digest=manifest.digest, source=manifest.source, kinds=kinds)
 
 
 def quarantined(policy_set: PolicySet, deaths: dict[str, int]) -> PolicySet:
@@ -51,9 +54,7 @@ def quarantined(policy_set: PolicySet, deaths: dict[str, int]) -> PolicySet:
         _stand_in(rule, deaths[rule.key]) if rule.key in deaths else rule
         for rule in policy_set.rules
     ]
-    return PolicySet(
-        rules, data=policy_set.data.raw, digest=policy_set.digest, source=policy_set.source
-    )
+    return policy_set.with_rules(rules)
 
 
 def _stand_in(rule: Rule, deaths: int) -> Rule:

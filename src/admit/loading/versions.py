@@ -47,7 +47,7 @@ class Version:
     path: str
     source: str
     rules: tuple[str, ...] = ()
-    reads: tuple[str, ...] = ()
+    reads: tuple[list[Any], ...] = ()  # the kinds rules read, as `KindPattern.record()`s
     published: float = 0.0
     restored: bool = False  # served from --state-dir at start, not (yet) from the source
 

@@ -101,9 +101,7 @@ class WorkerSlot:
         slot = self._slot
         rules = [rule.configured(func=_marking(rule.func, i, slot)) for i, rule in
                  enumerate(policy_set.rules)]  # fmt: skip
-        return PolicySet(
-            rules, data=policy_set.data.raw, digest=policy_set.digest, source=policy_set.source
-        )
+        return policy_set.with_rules(rules)
 
 
 def _marking(func: Callable[..., Any], index: int, slot: Slot) -> Callable[..., Any]:

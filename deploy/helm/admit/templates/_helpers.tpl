@@ -50,6 +50,23 @@ The bundle's files (relative path -> text): the chart's bundle/ directory, then
 {{- toJson $files -}}
 {{- end -}}
 
+{{/*
+The digest of the bundle's files that define rules, *.py and admit.yaml (as
+admit.kube.chart.files_digest computes it): SHA-256 of each path and text, NUL-terminated, in
+path order. Compared with webhooks.bundleDigest, the digest of the files the webhook rules were
+written for (`admit manifests BUNDLE --helm-values`).
+*/}}
+{{- define "admit.bundleDigest" -}}
+{{- $files := include "admit.bundleFiles" . | fromJson -}}
+{{- $text := "" -}}
+{{- range $path := keys $files | sortAlpha -}}
+{{- if or (hasSuffix ".py" $path) (eq $path "admit.yaml") -}}
+{{- $text = printf "%s%s\x00%s\x00" $text $path (get $files $path) -}}
+{{- end -}}
+{{- end -}}
+{{- sha256sum $text -}}
+{{- end -}}
+
 {{/* A bundle file's ConfigMap key: keys cannot hold "/", so dir/file.py -> dir__file.py. */}}
 {{- define "admit.configmapKey" -}}
 {{- replace "/" "__" . -}}

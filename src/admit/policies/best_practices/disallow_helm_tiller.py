@@ -4,8 +4,7 @@ authenticated user, a ready-made privilege escalation; Helm v3 has no Tiller."""
 from collections.abc import Iterator
 
 import admit
-
-from . import _images
+from admit.policies import _images
 
 
 @admit.validate("Pod")

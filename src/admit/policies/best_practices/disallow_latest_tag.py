@@ -1,12 +1,13 @@
 """Disallow latest tag: an image without a tag, or tagged `latest`, is mutable, so what runs
-changes under the same manifest and rollbacks cannot restore it. A digest pins an image better
-than any tag and passes both rules."""
+changes under the same manifest and rollbacks cannot restore it. Read as Kyverno reads images:
+a reference without tag or digest is `:latest`, and `nginx:latest@sha256:...` is still tagged
+latest; a digest alone (`nginx@sha256:...`) pins the
+image and passes both rules."""
 
 from collections.abc import Iterator
 
 import admit
-
-from . import _images
+from admit.policies import _images
 
 
 @admit.validate("Pod")
@@ -27,8 +28,7 @@ def validate_image_tag(
 ) -> Iterator[admit.Violation]:
     """Using a mutable image tag e.g. 'latest' is not allowed."""
     for c in request.containers:
-        image = _images.parse(str(c.image))
-        if image.tag in mutable_tags and not image.digest:
+        if _images.parse(str(c.image)).effective_tag in mutable_tags:
             yield admit.Violation(
                 f"Using a mutable image tag e.g. 'latest' is not allowed: "
                 f'container "{c.name}" uses {c.image}.',

@@ -1,24 +1,17 @@
 """Restrict image registries: images from unknown registries may be unvetted or malicious, so
 every container's image must come from an approved registry (set `registries` for yours).
 
-An entry is a registry host (`registry.example.com`), a host and path prefix
-(`ghcr.io/my-org`) or a glob (`*.dkr.ecr.*.amazonaws.com`), compared with the image's
-normalised name (`nginx` is `docker.io/library/nginx`).
+An entry is a registry host (`registry.example.com`, any port), a host and port
+(`registry.example.com:5000`), a host and repository path (`ghcr.io/my-org`) or a host glob
+(`*.dkr.ecr.*.amazonaws.com`), compared with the image as the runtime reads it (`nginx` is
+`docker.io/library/nginx`). Hosts compare whole: `registry.example.com.evil.example` is not
+`registry.example.com`, and a glob never reaches past the host into the path.
 """
 
 from collections.abc import Iterator
-from fnmatch import fnmatchcase
 
 import admit
-
-from . import _images
-
-
-def _allowed(name: str, registries: tuple[str, ...]) -> bool:
-    return any(
-        fnmatchcase(name, entry.rstrip("/")) or fnmatchcase(name, entry.rstrip("/") + "/*")
-        for entry in registries
-    )
+from admit.policies import _images
 
 
 @admit.validate("Pod")
@@ -27,8 +20,7 @@ def validate_registries(
 ) -> Iterator[admit.Violation]:
     """Images must come from an approved registry."""
     for c in request.containers:
-        image = _images.parse(str(c.image))
-        if not _allowed(image.name, registries):
+        if not _images.from_any(_images.parse(str(c.image)), registries):
             yield admit.Violation(
                 f'Unknown image registry: container "{c.name}" uses {c.image} '
                 f"(allowed: {', '.join(registries) or 'none'}).",
