@@ -3,6 +3,7 @@
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,6 +28,40 @@ def test_serve_with_a_broken_bundle_exits_3(capsys, tmp_path):
     assert "p.py:2: syntax_error" in err
 
 
+def test_a_port_in_use_is_one_line_and_exit_code_4(tmp_path):
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "admit", "serve", str(SEED), "--self-signed", "--tls-dir",
+             str(tmp_path / "tls"), "--host", "127.0.0.1", "--port", str(port)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    finally:
+        taken.close()
+    assert result.returncode == 4
+    assert result.stderr.splitlines() == [
+        f"admit: cannot listen on 127.0.0.1:{port}: Address already in use (is another server "
+        "running there? choose another --port)"
+    ]
+
+
+def test_unusable_tls_files_are_one_line_and_exit_code_4(tmp_path):
+    (tmp_path / "tls.crt").write_text("not a certificate")
+    (tmp_path / "tls.key").write_text("not a key")
+    result = subprocess.run(
+        [sys.executable, "-m", "admit", "serve", str(SEED), "--tls-cert",
+         str(tmp_path / "tls.crt"), "--tls-key", str(tmp_path / "tls.key"), "--port",
+         str(free_port())],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 4
+    [line] = result.stderr.splitlines()
+    assert line.startswith("admit: the TLS certificate or key cannot be used: ")
+
+
 def test_serve_self_signed_writes_a_ca_and_says_how_to_call_it(tmp_path):
     port = free_port()
     tls_dir = tmp_path / "tls"
@@ -38,7 +73,7 @@ def test_serve_self_signed_writes_a_ca_and_says_how_to_call_it(tmp_path):
     )  # fmt: skip
     try:
         banner = [process.stderr.readline() for _ in range(3)]
-        assert f"on https://127.0.0.1:{port} with 1 workers" in banner[0]
+        assert f"on https://127.0.0.1:{port} with 1 workers" in banner[0]  # bound to it alone
         assert f"CA certificate for clients: {tls_dir / 'ca.crt'}" in banner[1]
         assert "curl --cacert" in banner[2]
         tls = TLS(tls_dir / "ca.crt", tls_dir / "tls.crt", tls_dir / "tls.key")

@@ -1,7 +1,8 @@
 """The `admit` command line: a group of thin commands over the loading layer and the core.
 
 Exit codes, for CI: 0 ok, 1 an enforced rule failed or errored (or tests failed), 2 usage or
-unreadable input, 3 the bundle failed to load. Only `main` turns errors into exits.
+unreadable input, 3 the bundle failed to load, 4 the server cannot start (port taken, TLS files
+unusable). Only `main` turns errors into exits.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from admit.core.errors import AdmitError, BundleError
 
 EPILOG = """\b
 Exit codes: 0 ok, 1 an enforced rule failed, 2 usage or unreadable input,
-3 the policy bundle failed to load.
+3 the policy bundle failed to load, 4 the server cannot start (port taken,
+TLS files unusable).
 """
 
 
