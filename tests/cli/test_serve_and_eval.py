@@ -125,3 +125,24 @@ def test_eval_errors_exit_1_with_the_reason(capsys, tmp_path):
     code, _, err = run(capsys, "eval", bundle, "httpapi/authz/allow", "-i", tmp_path / "in.json")
     assert code == 1
     assert "raised KeyError: 'method'" in err
+
+
+def test_serve_with_required_tests_refuses_a_bundle_whose_tests_fail(capsys, tmp_path):
+    rules = (SEED / "trusted_images.py").read_text()
+    failing = (
+        "cases:\n- name: nginx is allowed\n  resource: {file: pods/bad-repo.yaml}\n"
+        "  allowed: true\n"
+    )
+    bundle = write_bundle(
+        tmp_path / "b",
+        {
+            "trusted_images.py": rules,
+            "pods/bad-repo.yaml": (SEED / "pods" / "pod-bad-repo.yaml").read_text(),
+            "images_test.yaml": failing,
+        },
+    )
+    code, _, err = run(
+        capsys, "serve", bundle, "--self-signed", "--tls-dir", tmp_path / "tls", "--require-tests"
+    )
+    assert code == 3
+    assert "images_test.yaml:2: test_failed: nginx is allowed: decision: allowed expected true" in err

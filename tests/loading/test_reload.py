@@ -125,16 +125,16 @@ def test_a_process_forked_at_import_does_not_outlive_the_load(tmp_path):
     forking = (
         "import os, time\n"
         "if os.fork() == 0:\n"
-        f"    open({str(marker)!r}, 'w').write(str(os.getpid()))\n"
+        f"    open({str(marker)!r} + '.tmp', 'w').write(str(os.getpid()))\n"
+        f"    os.rename({str(marker)!r} + '.tmp', {str(marker)!r})\n"
         "    time.sleep(60)\n"
         "    os._exit(0)\n"
+        f"while not os.path.exists({str(marker)!r}):  # the load goes on once the child is up\n"
+        "    time.sleep(0.01)\n"
     )
     server.volume.publish({**version("quay.io/"), "forks.py": forking})
     assert server.source.check().result == "ok"  # only the sandbox has imported it
     deadline = time.monotonic() + 5
-    while not marker.exists() or not marker.read_text():
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
     pid = int(marker.read_text())
     while running(pid):  # the sandbox's whole process group was killed after the load
         assert time.monotonic() < deadline, "the forked process outlived the load"
@@ -204,3 +204,26 @@ def test_watch_publishes_within_a_second_of_the_swap(tmp_path):
         return time.monotonic() - swapped
 
     assert asyncio.run(scenario()) < 2.0
+
+
+TESTS = """
+cases:
+- name: ghcr images pass
+  resource: {apiVersion: v1, kind: Pod, metadata: {name: a}, spec: {containers: [{name: a, image: ghcr.io/a:1}]}}
+  allowed: true
+"""
+
+
+def test_with_required_tests_a_version_whose_tests_fail_is_a_failed_load(tmp_path):
+    server = Server(tmp_path)
+    server.publisher.require_tests = True
+    tested = {**version("ghcr.io/"), "registry_test.yaml": TESTS}
+    assert server.publish(tested).result == "ok"
+    good = server.store.current()
+    event = server.publish({**tested, "registry.py": RULE.format(prefix="quay.io/")})
+    assert event.result == "error"
+    assert event.problems == (
+        "registry_test.yaml:3: test_failed: ghcr images pass: decision: allowed expected "
+        "true, got false",
+    )
+    assert server.store.current() is good

@@ -213,6 +213,13 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     "counts as broken.",
 )
 @click.option(
+    "--require-tests",
+    is_flag=True,
+    envvar="ADMIT_REQUIRE_TESTS",
+    help="Publish a new policy version only if its own *_test.yaml cases pass (run in the "
+    "sandbox, as `admit test` would); one whose tests fail is a failed load.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -244,6 +251,7 @@ def serve(
     console_host: str,
     state_dir: Path | None,
     load_timeout: float,
+    require_tests: bool,
     log_level: str,
 ) -> int:
     """Serve the rules in BUNDLE as a Kubernetes admission webhook over HTTPS.
@@ -281,11 +289,23 @@ def serve(
         from admit.loading.versions import RunDirectory
 
         run = RunDirectory(run_root)
+        from admit.loading.publisher import Publisher
+
+        source = str(bundle) if bundle is not None else (
+            f"configmaps {configmap_selector} in {', '.join(_namespaces(configmap_namespaces))}"
+        )  # fmt: skip
+        publisher = Publisher(
+            run,
+            source,
+            timeout=load_timeout,
+            watching=watch or bundle is None,
+            require_tests=require_tests,
+        )
         if bundle is not None:
-            policies = _bundle_source(bundle, watch, run, load_timeout)
+            policies = _bundle_source(bundle, watch, run, publisher)
         else:
             policies = _configmap_source(
-                configmap_selector or "", configmap_namespaces, kubeconfig, run, load_timeout
+                configmap_selector or "", configmap_namespaces, kubeconfig, run, publisher
             )
         ca = None
         if self_signed:
@@ -451,11 +471,15 @@ def _restore(run: Any) -> Any:
     return version
 
 
-def _bundle_source(bundle: Path, watch: bool, run: Any, load_timeout: float) -> _Policies:
+def _namespaces(given: tuple[str, ...]) -> list[str]:
+    """The namespaces whose ConfigMaps are watched."""
+    return list(given) or [os.environ.get("POD_NAMESPACE") or "default"]
+
+
+def _bundle_source(bundle: Path, watch: bool, run: Any, publisher: Any) -> _Policies:
     """Publish the bundle now (its load errors stop the start, unless --state-dir has a last
     good version), and follow it in a source process when watching."""
     from admit.core.errors import BundleError, Problem
-    from admit.loading.publisher import Publisher
     from admit.loading.reload import DirectorySource
     from admit.server.source import run_source
 
@@ -463,7 +487,6 @@ def _bundle_source(bundle: Path, watch: bool, run: Any, load_timeout: float) -> 
         what = "does not exist" if not bundle.exists() else "is not a directory"
         message = f"{what}; a bundle is a directory of .py rule modules"
         raise BundleError([Problem(str(bundle), None, "not_a_bundle", message)])
-    publisher = Publisher(run, str(bundle), timeout=load_timeout, watching=watch)
     restored = _restore(run)
     source = DirectorySource(bundle, publisher)
     event = source.check()
@@ -493,23 +516,20 @@ def _configmap_source(
     namespaces: tuple[str, ...],
     kubeconfig: Path | None,
     run: Any,
-    load_timeout: float,
+    publisher: Any,
 ) -> _Policies:
     """ConfigMaps are followed in a source process; until it publishes a version that loads
     (or with --state-dir, the last run's), the server is not ready and denies."""
     from admit.kube.api import ClusterAccessError, check_access, connect
     from admit.kube.sources import ConfigMapSource
-    from admit.loading.publisher import Publisher
     from admit.server.source import run_source
 
     try:
         server = check_access(kubeconfig)
     except ClusterAccessError as exc:
         raise click.UsageError(f"--configmaps needs cluster access, but {exc}") from None
-    watched = list(namespaces) or [os.environ.get("POD_NAMESPACE") or "default"]
+    watched = _namespaces(namespaces)
     what = f"the ConfigMaps {selector} in {', '.join(watched)} of {server}"
-    publisher = Publisher(run, f"configmaps {selector} in {', '.join(watched)}",
-                          timeout=load_timeout)  # fmt: skip
     restored = _restore(run)
     source = ConfigMapSource(functools.partial(connect, kubeconfig), watched, selector, publisher)
     runner = functools.partial(run_source, source.watch, publisher)

@@ -10,6 +10,7 @@ the reload history and the last failure for /readyz, written to the run director
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from admit.loading.sandbox import DEFAULT_TIMEOUT, Report, vet
+from admit.loading.sandbox import DEFAULT_TIMEOUT, Report, run_tests, vet
 from admit.loading.versions import Part, RunDirectory, Version
 
 log = logging.getLogger("admit.reload")
@@ -68,10 +69,12 @@ class Publisher:
         on_event: Callable[[ReloadEvent], None] | None = None,
         history: int = 20,
         watching: bool = True,
+        require_tests: bool = False,
     ) -> None:
         self.run = run
         self.source = source
         self.watching = watching  # whether changes are followed after the first load
+        self.require_tests = require_tests  # a version's own test cases must pass to publish
         self.last_report: Report | None = None
         self.timeout = timeout
         self.on_event = on_event
@@ -87,6 +90,8 @@ class Publisher:
         if digest == self.run.published_digest() and not self._restored():
             return None
         report = self.last_report = vet(snapshot, timeout=self.timeout)
+        if self.require_tests:
+            report = self.last_report = self._tested(snapshot, report)
         if report.ok:
             self._publish(digest, report)
         else:
@@ -116,6 +121,16 @@ class Publisher:
         self.parts = {}
         self._good.clear()
         return self.offer([(Part(allow_empty=True), ())])
+
+    def _tested(self, snapshot: Path, report: Report) -> Report:
+        """The report with each loaded part's failing test cases as its problems."""
+        parts = []
+        for found in report.parts:
+            if found.ok:
+                failures = run_tests(snapshot / found.part.directory, timeout=self.timeout * 3)
+                found = dataclasses.replace(found, problems=failures)
+            parts.append(found)
+        return dataclasses.replace(report, parts=tuple(parts))
 
     def _snapshot(self, parts: Sequence[tuple[Part, Files]]) -> tuple[str, Path]:
         return self.run.snapshot(_flatten(parts), source=self.source, parts=_only(parts))

@@ -178,6 +178,57 @@ def _failed(parts: tuple[Part, ...], module: str, why: str, seconds: float) -> R
     return Report(tuple(PartReport(p, (problem,)) for p in parts), seconds)
 
 
+def run_tests(
+    directory: Path, *, timeout: float = DEFAULT_TIMEOUT, memory: int = DEFAULT_MEMORY
+) -> tuple[Problem, ...]:
+    """Run a bundle's `*_test.yaml` cases (`admit test`) in a sandbox process like `vet`'s; a
+    failing or erroring case, an invalid test file or a run past `timeout` is a problem."""
+    command = [sys.executable, "-m", "admit", "test", str(directory), "--output", "json"]
+    with tempfile.TemporaryFile() as out:
+        process = subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )  # fmt: skip
+        with contextlib.suppress(ProcessLookupError, OSError):
+            resource.prlimit(process.pid, resource.RLIMIT_AS, (memory, memory))
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            late = f"the tests did not end within {timeout:g}s"
+            return (Problem(".", None, "tests_failed", late),)
+        finally:
+            _kill_group(process)
+        out.seek(0)
+        try:
+            report = orjson.loads(out.read())
+        except orjson.JSONDecodeError:
+            report = {}
+    base = f"{directory}{os.sep}"
+    problems = [
+        Problem(case["file"].removeprefix(base), case["line"], "test_failed", _case_failure(case))
+        for case in report.get("cases") or []
+        if case.get("outcome") != "passed"
+    ]
+    problems += [Problem(".", None, "tests_failed", text) for text in report.get("problems") or []]
+    if process.returncode not in (0, 1) and not problems and report.get("cases"):
+        problems.append(
+            Problem(".", None, "tests_failed", f"admit test ended with {process.returncode}")
+        )
+    return tuple(problems)
+
+
+def _case_failure(case: dict[str, Any]) -> str:
+    """`name: field expected X, got Y` for a failed case, or its error."""
+    if case.get("error"):
+        return f"{case['name']}: {case['error']}"
+    found = [
+        f"{f['target']}: {f['field']} expected {orjson.dumps(f['expected']).decode()}, "
+        f"got {orjson.dumps(f['actual']).decode()}"
+        for f in case.get("failures") or []
+    ]
+    return f"{case['name']}: " + "; ".join(found or ["failed"])
+
+
 # --- inside the sandbox ----------------------------------------------------------------------
 _IMPORTING = "admit-sandbox: importing "
 
