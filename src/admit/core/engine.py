@@ -237,6 +237,13 @@ def _validate(binding: Binding, request: Request) -> RuleResult | None:
                 rule.on_error,
             ),
         )
+    if (
+        rule.existing == "warn"
+        and rule.action == "enforce"
+        and subject.operation == "UPDATE"
+        and any(v.level == "deny" for v in violations)
+    ):
+        violations = _spare_existing(binding, request, violations)
     if binding.prefix:
         violations = tuple(
             Violation(
@@ -247,6 +254,41 @@ def _validate(binding: Binding, request: Request) -> RuleResult | None:
     outcome: Outcome = "fail" if any(v.level == "deny" for v in violations) else "warn"
     return RuleResult(
         rule.policy, rule.name, outcome, rule.action, violations, elapsed, on_error=rule.on_error
+    )
+
+
+EXISTING_NOTE = " (an existing violation: the object had it before this update)"
+
+
+def _spare_existing(
+    binding: Binding, request: Request, violations: tuple[Violation, ...]
+) -> tuple[Violation, ...]:
+    """On an UPDATE, the violations the old object already had become warnings (Kyverno's
+    allowExistingViolations, per violation: same message and path), so a label change or a
+    controller's scale of an object that predates a policy is not denied; new ones still deny.
+    The rule runs a second time, on the old object, only when it denied the new one."""
+    old = request.raw_old_object
+    if binding.keys is None:
+        before: Request | None = with_object(request, old) if isinstance(old, dict) else None
+    else:
+        template = template_of(old, binding.keys)
+        before = request.for_template(binding.prefix, template, template) if template else None
+    if before is None:
+        return violations
+    rule = binding.rule
+    try:
+        returned = rule.func(before, **rule.arguments)
+        found = _collect(returned) if type(returned) is GeneratorType else _violations(
+            rule, returned
+        )  # fmt: skip
+    except RULE_FAILURES:
+        return violations  # what the old object had cannot be told: the new one is judged alone
+    had = {(v.message, v.path) for v in found if v.level == "deny"}
+    return tuple(
+        Violation(v.message + EXISTING_NOTE, v.path, "warn")
+        if v.level == "deny" and (v.message, v.path) in had
+        else v
+        for v in violations
     )
 
 

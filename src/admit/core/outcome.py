@@ -12,10 +12,12 @@ Outcome = Literal["pass", "fail", "warn", "error", "skip"]
 Action = Literal["enforce", "warn", "audit"]
 OnError = Literal["deny", "allow"]
 Level = Literal["deny", "warn"]
+Existing = Literal["warn", "deny"]  # what an UPDATE's violation the old object already had does
 
 OUTCOMES: tuple[Outcome, ...] = ("pass", "fail", "warn", "error", "skip")
 ACTIONS: tuple[Action, ...] = ("enforce", "warn", "audit")
 ON_ERROR: tuple[OnError, ...] = ("deny", "allow")
+EXISTING: tuple[Existing, ...] = ("warn", "deny")
 
 
 class Violation(NamedTuple):

@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeVar
 
 from admit.core.errors import DefinitionError
 from admit.core.match import OPERATIONS, KindPattern, Match
-from admit.core.outcome import ACTIONS, ON_ERROR, Action, OnError
+from admit.core.outcome import ACTIONS, EXISTING, ON_ERROR, Action, Existing, OnError
 
 RuleType = Literal["validate", "mutate", "decision"]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -52,6 +52,7 @@ class Rule:
     policy: str = ""
     file: str = ""
     line: int = 0
+    existing: Existing = "warn"  # on UPDATE, a violation the old object had: a warning
 
     @property
     def key(self) -> str:
@@ -167,15 +168,19 @@ def validate(
     on_error: OnError = "deny",
     reads: Sequence[str] = (),
     name: str | None = None,
+    existing: Existing = "warn",
 ) -> Callable[[F], F]:
     """Declare a validating rule: `fn(request, *, params...)` returns or yields violations.
 
     Kinds are `"Pod"`, `"apps/v1/Deployment"`, `"*"`...; operations default to CREATE and UPDATE.
     A rule for `Pod` also covers the pod templates of workload kinds. `reads` names the kinds
-    the rule looks up in `request.cluster` (the server caches exactly those).
+    the rule looks up in `request.cluster` (the server caches exactly those). On an UPDATE, a
+    violation the old object already had is a warning, not a denial, unless `existing="deny"`.
     """
     resolved = _match(kinds, operations, match)
     act, err = _checked(action, on_error)
+    if existing not in EXISTING:
+        raise DefinitionError(f"existing must be one of {', '.join(EXISTING)}, got {existing!r}")
     read_kinds = _reads(reads)
 
     def declare(func: F) -> F:
@@ -190,6 +195,7 @@ def validate(
                 err,
                 params=_params_of(func),
                 reads=read_kinds,
+                existing=existing,
             ),
         )
 

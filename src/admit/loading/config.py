@@ -10,6 +10,7 @@ policies:
       disallow_latest_tag:
         action: enforce
         on_error: allow
+        existing: deny       # on UPDATE, deny even what the old object already violated
         enabled: false
         parameters: {}
 """
@@ -20,14 +21,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from admit.core.errors import Problem
-from admit.core.outcome import ACTIONS, ON_ERROR
+from admit.core.outcome import ACTIONS, EXISTING, ON_ERROR
 from admit.core.params import check_arguments
 from admit.core.rules import Rule
 from admit.loading.yamlfile import LineDict
 
 _TOP_KEYS = frozenset({"policies", "kinds"})  # kinds: see admit.loading.kinds
-_POLICY_KEYS = frozenset({"action", "on_error", "parameters", "rules", "enabled"})
-_RULE_KEYS = frozenset({"action", "on_error", "parameters", "enabled"})
+_POLICY_KEYS = frozenset({"action", "on_error", "existing", "parameters", "rules", "enabled"})
+_RULE_KEYS = frozenset({"action", "on_error", "existing", "parameters", "enabled"})
 
 
 def normalise(name: str) -> str:
@@ -120,7 +121,8 @@ def apply_config(rules: list[Rule], config: Any, path: str) -> tuple[list[Rule],
                 where = rule_params if param in rule_params else shared_params
                 check.add(where, param, "invalid_parameter", message)
             changes: dict[str, Any] = {"arguments": arguments}
-            for field, allowed in (("action", ACTIONS), ("on_error", ON_ERROR)):
+            choices = (("action", ACTIONS), ("on_error", ON_ERROR), ("existing", EXISTING))
+            for field, allowed in choices:
                 value = rule_conf.get(field, conf.get(field))
                 if value is None:
                     continue
