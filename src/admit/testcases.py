@@ -194,7 +194,6 @@ def evaluate_case(policy_set: PolicySet, case: Case, obj: dict[str, Any]) -> Dec
     )
     request = Request(  # without labels in the case, a Namespace among the objects gives them
         raw,
-        data=policy_set.data,
         namespace_labels=case.namespace_labels,
         cluster=Cluster.of(objects),
     )

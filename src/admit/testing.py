@@ -24,7 +24,6 @@ from admit.core.kinds import Kinds
 from admit.core.manifest import admission_request
 from admit.core.review import Request
 from admit.core.rules import Rule, rules_of
-from admit.core.views import View
 
 if TYPE_CHECKING:
     from admit.testcases import Report
@@ -66,11 +65,11 @@ def request(
     namespace: str = "default",
     old_object: Mapping[str, Any] | None = None,
     user: Mapping[str, Any] | None = None,
-    data: Mapping[str, Any] | None = None,
     namespace_labels: Mapping[str, str] | None = None,
     cluster: Iterable[Mapping[str, Any]] = (),
 ) -> Request:
-    """The request kube-apiserver would send for `obj`."""
+    """The request kube-apiserver would send for `obj` (bundle data comes from the policy set
+    that evaluates it: `policy_set(..., data=...)`)."""
     from admit.loading.builtin_kinds import builtin_kinds
 
     raw = admission_request(
@@ -81,14 +80,13 @@ def request(
         old_object=old_object,
         user=user,
     )
-    return Request(
-        raw, data=View(data or {}), namespace_labels=namespace_labels, cluster=Cluster.of(cluster)
-    )
+    return Request(raw, namespace_labels=namespace_labels, cluster=Cluster.of(cluster))
 
 
 def check(obj: Mapping[str, Any] | None, *functions: Callable[..., Any], **kwargs: Any) -> Decision:
     """Evaluate the rules declared on `functions` against `obj`; `kwargs` go to `request`."""
-    return evaluate(policy_set(*functions, data=kwargs.get("data")), request(obj, **kwargs))
+    data = kwargs.pop("data", None)
+    return evaluate(policy_set(*functions, data=data), request(obj, **kwargs))
 
 
 def run_cases(bundle: str | os.PathLike[str], *, select: str | None = None) -> Report:

@@ -42,7 +42,7 @@ def check_manifests(
             user=user,
         )
         ns = raw.get("namespace", "")
-        request = Request(raw, data=policy_set.data, cluster=cluster)
+        request = Request(raw, cluster=cluster)
         checked.append(Checked(m, evaluate(policy_set, request), ns))
     return checked
 

@@ -120,7 +120,7 @@ def evaluate_text(
     entries = []
     for raw in raws:
         started = perf_counter()
-        request = Request(raw, data=policy_set.data, cluster=cluster)
+        request = Request(raw, cluster=cluster)
         decision = judge(policy_set, request)
         sent = record(
             decision,

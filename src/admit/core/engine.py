@@ -21,7 +21,7 @@ from admit.core.kinds import Kinds
 from admit.core.match import KindPattern, Match
 from admit.core.outcome import Outcome, RuleResult, Violation
 from admit.core.patch import MutableObject, copy_json, make_patch
-from admit.core.review import Request, with_object
+from admit.core.review import EMPTY_DATA, Request, with_object
 from admit.core.rules import Rule
 from admit.core.views import View
 from admit.core.workloads import POD_TEMPLATES, TEMPLATE_PREFIX, template_of
@@ -33,6 +33,7 @@ NAMESPACES = KindPattern("", "v1", "Namespace", resources=frozenset({("", "names
 # What a rule may raise without taking its server down: a rule calling sys.exit() has failed.
 RULE_FAILURES = (Exception, RuleTimeout, SystemExit, KeyboardInterrupt)
 _ADMIT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_LIBRARY_DIR = os.path.join(_ADMIT_DIR, "policies") + os.sep  # policy code, though shipped
 
 
 class EvaluationError(AdmitError):
@@ -92,7 +93,7 @@ class PolicySet:
     ) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.kinds = kinds if kinds is not None else Kinds()
-        self.data = View(data or {})
+        self.data = View(data) if data else EMPTY_DATA
         self._has_data = bool(data)
         self.digest = digest
         self.source = source
@@ -166,8 +167,7 @@ def evaluate(policy_set: PolicySet, request: Request, *, phase: Phase = "all") -
     validations on the mutated object (unless `phase="mutate"`)."""
     start = perf_counter_ns()
     mutations, validations = policy_set._split(request)
-    if policy_set._has_data:
-        request.data = policy_set.data  # rules read the data of the set that judges them
+    request = request.with_data(policy_set.data)  # rules read the data of the set judging them
     results: list[RuleResult] = []
     patch: list[dict[str, Any]] = []
     if mutations and phase != "validate" and isinstance(request.raw_object, dict):
@@ -345,10 +345,12 @@ def _error(rule: Rule, exc: BaseException, elapsed: int) -> RuleResult:
 
 
 def _location(exc: BaseException, rule: Rule) -> str | None:
-    """`file:line` of the deepest frame in policy code (outside admit itself)."""
+    """`file:line` of the deepest frame in policy code (outside admit itself, or in the
+    policy library that ships with it)."""
     frames = traceback.extract_tb(exc.__traceback__)
     for frame in reversed(frames):
-        if not frame.filename.startswith(_ADMIT_DIR):
+        name = frame.filename
+        if not name.startswith(_ADMIT_DIR) or name.startswith(_LIBRARY_DIR):
             return f"{frame.filename}:{frame.lineno}"
     return f"{rule.file}:{rule.line}" if rule.file else None
 

@@ -89,12 +89,15 @@ class Deferred:
         return self._value
 
 
-class Request:
-    """One admission request, read-only. Fields absent from the review read as empty values.
+_set = object.__setattr__  # how a Request caches what it reads (it refuses other writes)
 
-    The decoded request may carry `oldObject` as a `Deferred` (the webhook's decode does on an
-    UPDATE): it is decoded when `old_object`, `raw_old_object` or `raw` is first read, and `raw`
-    is always the whole request.
+
+class _Fields:
+    """A request's fields while it is being built, writable; it becomes a `Request` when done.
+
+    Building in a writable twin keeps construction plain slot stores (a `__setattr__` that
+    refuses writes would make each of them a call: +15k instructions a request, measured with
+    bench_instructions.py), and still no one can change a request once it exists.
     """
 
     __slots__ = (
@@ -112,44 +115,87 @@ class Request:
         "raw_object",
         "subresource",
     )
+    _fields: Mapping[str, Any]
+    _old: Any
+    _user: UserInfo | None
+    _containers: tuple[Container, ...] | None
+    cluster: Cluster
+    data: View
+    kind: tuple[str, str, str]
+    namespace: str
+    namespace_labels: Mapping[str, str] | None
+    operation: str
+    prefix: str
+    raw_object: Any
+    subresource: str
 
-    def __init__(
-        self,
+
+class Request(_Fields):
+    """One admission request, read-only. Fields absent from the review read as empty values.
+
+    Immutable: setting an attribute raises, and the engine derives new requests (the object
+    after mutations, a pod template, the bundle's data) rather than changing one. It caches
+    what it decodes or builds on first read (the user, the containers, a deferred old object).
+
+    The decoded request may carry `oldObject` as a `Deferred` (the webhook's decode does on an
+    UPDATE): it is decoded when `old_object`, `raw_old_object` or `raw` is first read, and `raw`
+    is always the whole request.
+    """
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
         raw: Mapping[str, Any],
         *,
-        data: View = EMPTY_DATA,
         cluster: Cluster = EMPTY_CLUSTER,
         namespace_labels: Mapping[str, str] | None = None,
-    ) -> None:
-        self._fields = raw
+    ) -> Request:
+        draft = object.__new__(_Fields)
+        draft._fields = raw
         kind = raw.get("kind") or {}
-        self.kind: tuple[str, str, str] = (
-            kind.get("group", ""),
-            kind.get("version", ""),
-            kind.get("kind", ""),
-        )
-        self.operation: str = raw.get("operation", "")
-        self.namespace: str = raw.get("namespace") or ""
-        self.subresource: str = raw.get("subResource") or ""
-        self._user: UserInfo | None = None
-        self.raw_object: Any = raw.get("object")
-        self._old: Any = raw.get("oldObject")
-        self.data = data
-        self.cluster = cluster
+        draft.kind = (kind.get("group", ""), kind.get("version", ""), kind.get("kind", ""))
+        draft.operation = raw.get("operation", "")
+        draft.namespace = namespace = raw.get("namespace") or ""
+        draft.subresource = raw.get("subResource") or ""
+        draft._user = None
+        draft.raw_object = raw.get("object")
+        draft._old = raw.get("oldObject")
+        draft.data = EMPTY_DATA
+        draft.cluster = cluster
         if namespace_labels is None and cluster is not EMPTY_CLUSTER:
-            namespace_labels = cluster.namespace_labels(self.namespace)
-        self.namespace_labels = namespace_labels
-        self.prefix = ""
-        self._containers: tuple[Container, ...] | None = None
+            namespace_labels = cluster.namespace_labels(namespace)
+        draft.namespace_labels = namespace_labels
+        draft.prefix = ""
+        draft._containers = None
+        return _done(draft)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a Request is read-only (cannot set {name!r})")
+
+    def derive(self, **changes: Any) -> Request:
+        """A copy with some attributes replaced (`data`, `raw_object`...); caches of what
+        changed are dropped."""
+        draft = object.__new__(_Fields)
+        for name in _Fields.__slots__:
+            _set(draft, name, changes[name] if name in changes else getattr(self, name))
+        if "raw_object" in changes and "_containers" not in changes:
+            draft._containers = None
+        return _done(draft)
+
+    def with_data(self, data: View) -> Request:
+        """This request as rules of a set with bundle `data` see it."""
+        return self if data is self.data else self.derive(data=data)
 
     def for_template(self, prefix: str, template: Any, old_template: Any) -> Request:
         """The request a Pod rule sees for a workload's pod template at `prefix`."""
-        twin = with_object(self, _template_pod(template, self.namespace))
-        twin.kind = ("", "v1", "Pod")
-        twin.subresource = ""
-        twin._old = _template_pod(old_template, self.namespace)
-        twin.prefix = prefix
-        return twin
+        return self.derive(
+            raw_object=_template_pod(template, self.namespace),
+            kind=("", "v1", "Pod"),
+            subresource="",
+            _old=_template_pod(old_template, self.namespace),
+            prefix=prefix,
+        )
 
     @property
     def raw(self) -> Mapping[str, Any]:
@@ -157,7 +203,8 @@ class Request:
         fields = self._fields
         old = fields.get("oldObject")
         if type(old) is Deferred:
-            fields = self._fields = {**fields, "oldObject": old.value()}
+            fields = {**fields, "oldObject": old.value()}
+            _set(self, "_fields", fields)
         return fields
 
     @property
@@ -165,16 +212,19 @@ class Request:
         """The decoded `oldObject` (None when absent)."""
         old = self._old
         if type(old) is Deferred:
-            old = self._old = old.value()
+            old = old.value()
+            _set(self, "_old", old)
         return old
 
     # --- identity -------------------------------------------------------------------------
     @property
     def user(self) -> UserInfo:
         """Who asked (`userInfo`)."""
-        if self._user is None:
-            self._user = UserInfo.of(self._fields.get("userInfo"))
-        return self._user
+        user = self._user
+        if user is None:
+            user = UserInfo.of(self._fields.get("userInfo"))
+            _set(self, "_user", user)
+        return user
 
     @property
     def uid(self) -> str:
@@ -231,9 +281,11 @@ class Request:
     @property
     def containers(self) -> tuple[Container, ...]:
         """Every container of the pod (containers, initContainers, ephemeralContainers)."""
-        if self._containers is None:
-            self._containers = _containers_of(self.raw_object)
-        return self._containers
+        containers = self._containers
+        if containers is None:
+            containers = _containers_of(self.raw_object)
+            _set(self, "_containers", containers)
+        return containers
 
     def path(self, relative: str) -> str:
         """`relative` (a path in the object a rule sees) as a path in the request's object."""
@@ -277,11 +329,12 @@ def _template_pod(template: Any, namespace: str) -> dict[str, Any] | None:
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template.get("spec")}
 
 
+def _done(draft: _Fields) -> Request:
+    """The finished request: the same object, now of the read-only class."""
+    draft.__class__ = Request
+    return draft  # type: ignore[return-value]
+
+
 def with_object(request: Request, obj: Any) -> Request:
     """`request` whose object is `obj` (what validations see after mutations)."""
-    twin = object.__new__(Request)
-    for name in Request.__slots__:
-        setattr(twin, name, getattr(request, name))
-    twin.raw_object = obj
-    twin._containers = None
-    return twin
+    return request.derive(raw_object=obj)

@@ -131,8 +131,7 @@ class View:
             return bool(_raw_of(self) == _raw_of(other))
         return bool(_raw_of(self) == other)
 
-    def __hash__(self) -> int:
-        return id(_raw_of(self))
+    __hash__ = None  # type: ignore[assignment]  # compares by content and is not frozen: like dict
 
     def __repr__(self) -> str:
         return f"View({_raw_of(self)!r})"
