@@ -13,7 +13,9 @@ import msgspec
 import orjson
 
 from admit.core.decision import Decision
+from admit.core.match import OPERATIONS
 from admit.core.review import Deferred
+from admit.core.shape import MAX_NAME, request_problem, show
 from admit.server.errors import HTTPError
 
 VERSIONS = frozenset({"admission.k8s.io/v1", "admission.k8s.io/v1beta1"})
@@ -99,14 +101,27 @@ def _deferring_old_object(body: bytes) -> dict[str, Any] | None:
 
 def _old_object(raw: msgspec.Raw) -> Any:
     """A deferred `oldObject`, decoded. Its JSON was checked only as far as skipping it needs, so
-    a malformed one (bad UTF-8, an infinite number) is found when first read: by a rule (its
-    error) or by the webhook itself (a 400 answer)."""
+    a malformed one (bad UTF-8, an infinite number, too deep, not an object) is found when first
+    read: by a rule (its error) or by the webhook itself (a 400 answer)."""
     try:
-        return _decode(raw)
+        old = _decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
         raise HTTPError(
             f"the body is not JSON: the request's oldObject: {exc}", code="invalid_json"
         ) from None
+    except RecursionError:
+        raise too_deep("request.oldObject") from None
+    if old is not None and type(old) is not dict:
+        raise HTTPError(
+            f"request.oldObject must be an object or null, got {show(old)}",
+            code="invalid_review",
+        )
+    return old
+
+
+def too_deep(field: str) -> HTTPError:
+    """The answer to a value nested deeper than admit's recursive code can follow."""
+    return HTTPError(f"{field} is nested too deeply to be judged", code="invalid_review")
 
 
 def decode_review(body: bytes) -> tuple[str, dict[str, Any]]:
@@ -126,25 +141,74 @@ def decode_review(body: bytes) -> tuple[str, dict[str, Any]]:
     if not isinstance(review, dict):
         raise HTTPError("the body must be an AdmissionReview object", code="invalid_review")
     api_version = review.get("apiVersion")
-    if api_version not in VERSIONS:
+    if type(api_version) is not str or api_version not in VERSIONS:
         raise HTTPError(
-            f"apiVersion {api_version!r} is not supported; send admission.k8s.io/v1 or v1beta1",
+            f"apiVersion {show(api_version)} is not supported; send admission.k8s.io/v1 or v1beta1",
             code="invalid_review",
         )
     if review.get("kind") != "AdmissionReview":
         raise HTTPError(
-            f"kind {review.get('kind')!r} is not AdmissionReview", code="invalid_review"
+            f"kind {show(review.get('kind'))} is not AdmissionReview", code="invalid_review"
         )
     request = review.get("request")
     if not isinstance(request, dict):
         raise HTTPError("the AdmissionReview has no request", code="invalid_review")
-    uid = request.get("uid")
-    if not isinstance(uid, str) or not uid:
-        raise HTTPError("the AdmissionReview request has no uid", code="invalid_review")
-    for field in ("kind", "operation"):
-        if field not in request:
-            raise HTTPError(f"the AdmissionReview request has no {field}", code="invalid_review")
+    if not _well_formed(request):
+        problem = request_problem(request)
+        if problem is not None:
+            raise HTTPError(problem, code="invalid_review")
     return api_version, request
+
+
+_join = "".join
+_NO_FIELDS: dict[str, Any] = {}
+_NO_GROUPS: list[str] = []
+_OBJECT_TYPES = frozenset({dict, type(None)})
+_OLD_OBJECT_TYPES = frozenset({dict, type(None), Deferred})
+_FLAG_TYPES = frozenset({bool, type(None)})
+
+
+def _well_formed(request: dict[str, Any]) -> bool:
+    """True when `request` has the shape `request_problem` checks, found the quick way (a few
+    C-level passes over the fields kube-apiserver sends); False sends it to `request_problem`,
+    which names the field, or accepts a shape this quick look does not (a null string, a long
+    name). Measured: ~3k instructions per request against ~12k for `request_problem`."""
+    get = request.get
+    user = get("userInfo", _NO_FIELDS)
+    try:
+        # `"".join` fails on any member that is not a string, `.values()` on a non-object,
+        # `+` on groups or extra values that are not arrays (unpacking would take a string's
+        # characters); extra has a key or two, so `sum` is not quadratic in practice.
+        names = _join(
+            (
+                *request["kind"].values(),
+                *get("resource", _NO_FIELDS).values(),
+                *get("requestKind", _NO_FIELDS).values(),
+                *get("requestResource", _NO_FIELDS).values(),
+                get("subResource", ""),
+                get("requestSubResource", ""),
+            )
+        )
+        strings = [
+            get("uid"),
+            get("name", ""),
+            get("namespace", ""),
+            user.get("username", ""),
+            user.get("uid", ""),
+        ]
+        extra: list[str] = sum(user.get("extra", _NO_FIELDS).values(), [])  # noqa: RUF017
+        _join(strings + user.get("groups", _NO_GROUPS) + extra)
+        return bool(
+            len(names) <= MAX_NAME  # then each part is, too
+            and get("uid")
+            and get("operation") in OPERATIONS
+            and type(get("object")) in _OBJECT_TYPES
+            and type(get("oldObject")) in _OLD_OBJECT_TYPES
+            and type(get("options")) in _OBJECT_TYPES
+            and type(get("dryRun")) in _FLAG_TYPES
+        )
+    except (AttributeError, TypeError, KeyError):
+        return False
 
 
 def annotation_key(rule_key: str) -> str:
