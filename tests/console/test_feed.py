@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from admit.console.decisions import DecisionFeed
 from admit.core.engine import evaluate
 from admit.core.review import Request
 from admit.loading.loader import load_bundle
-from admit.server.feed import MAX_PENDING, DecisionFeed, FeedPublisher, decode, encode, record
+from admit.server.feed import MAX_PENDING, FeedPublisher, decode, encode, record
 from tests.helpers import SEED
 
 BAD_TAG = (SEED / "reviews" / "pod-bad-tag.json").read_bytes()
@@ -102,8 +103,8 @@ def test_the_console_receives_every_workers_decisions_in_a_bounded_ring(judged, 
         return feed, streamed, workers
 
     feed, streamed, workers = asyncio.run(scenario())
-    assert [e["id"] for e in streamed] == [1, 2, 3, 4, 5, 6]
-    assert [e["id"] for e in feed.recent] == [3, 4, 5, 6]
+    assert [e.id for e in streamed] == [1, 2, 3, 4, 5, 6]
+    assert [e.id for e in feed.recent] == [3, 4, 5, 6]
     assert feed.get(6)["message"].endswith("tag end with :latest")
     assert feed.get(1) is None
     assert sum(w.sent for w in workers) == 6

@@ -192,6 +192,17 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     help="Address of the console (plain HTTP, no authentication: keep it local).",
 )
 @click.option(
+    "--console-allowed-host",
+    "console_allowed_hosts",
+    multiple=True,
+    envvar="ADMIT_CONSOLE_ALLOWED_HOSTS",
+    show_envvar=True,
+    metavar="NAME",
+    help="A host name the console answers to besides IP addresses, localhost and "
+    "--console-host (repeatable). Requests naming any other host get 403: a web page cannot "
+    "reach the console through a name of its own (DNS rebinding).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -221,6 +232,7 @@ def serve(
     metrics_dir: Path | None,
     console_port: int | None,
     console_host: str,
+    console_allowed_hosts: tuple[str, ...],
     log_level: str,
 ) -> int:
     """Serve the rules in BUNDLE as a Kubernetes admission webhook over HTTPS.
@@ -296,7 +308,11 @@ def serve(
                 f"--data-binary @{review} {url}/validate",
                 err=True,
             )
-    console = _console(config, source, console_host, console_port, url) if console_port else None
+    console = (
+        _console(config, source, console_host, console_port, url, console_allowed_hosts)
+        if console_port
+        else None
+    )
     cluster = _cluster_factory(policy_set, kubeconfig) if cluster_cache else None
     try:
         return Supervisor(config, source, cluster_factory=cluster, console=console).run()
@@ -310,9 +326,12 @@ def _feed_socket() -> Path:
     return Path(tempfile.mkdtemp(prefix="admit-console-")) / "feed.sock"
 
 
-def _console(config: Any, source: Any, host: str, port: int, webhook_url: str) -> Any:
+def _console(
+    config: Any, source: Any, host: str, port: int, webhook_url: str, allowed: tuple[str, ...]
+) -> Any:
     """What the supervisor runs in the console process; its port is bound now, so a taken port
     is a usage error at start rather than a console that keeps dying."""
+    from admit.console.hosts import host_names
     from admit.console.process import console_socket, run_console
 
     try:
@@ -322,7 +341,8 @@ def _console(config: Any, source: Any, host: str, port: int, webhook_url: str) -
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     shown = f"[{shown}]" if ":" in shown else shown
     click.echo(f"admit: console on http://{shown}:{port}", err=True)
-    return functools.partial(run_console, config, source, sock, webhook_url)
+    names = host_names(host, allowed)
+    return functools.partial(run_console, config, source, sock, webhook_url, names)
 
 
 def _policy_source(
