@@ -20,6 +20,7 @@ import orjson
 from admit.core.decision import Decision
 from admit.core.outcome import RuleResult
 from admit.core.review import Request
+from admit.server.errors import HTTPError
 
 log = logging.getLogger("admit.server")
 _BATCH = 64 * 1024
@@ -47,7 +48,8 @@ class DecisionLog:
     def record(
         self, request: Request, decision: Decision, *, endpoint: str, seconds: float, bundle: str
     ) -> None:
-        """Queue the decision's line; never raises (an observer cannot fail the request)."""
+        """Queue the decision's line. Only the request's own fault, found while reading it (a
+        deferred oldObject that is not JSON), is raised; any other failure is counted."""
         if not self.enabled:
             return
         try:  # the line is built inline: a call of its own would cost ~1k instructions
@@ -83,6 +85,8 @@ class DecisionLog:
                     parts.append(b"%s%d}" % (prefix, r.duration_ns // 1000))
             results = b",".join(parts)
             line = b"".join((orjson.dumps(head)[:-1], b',"results":[', results, b"]}\n"))
+        except HTTPError:  # the request's own fault, found reading it (a malformed oldObject)
+            raise
         except Exception:
             self.failed += 1
             if self.failed == 1 or self.failed % 1000 == 0:
