@@ -151,3 +151,21 @@ def _strings_problem(field: str, values: Any) -> str | None:
         if not isinstance(value, str):
             return f"{field}[{i}] must be a string, got {show(value)}"
     return None
+
+
+def depth(value: Any) -> int:
+    """How many levels of arrays and objects `value` nests (iterative: safe at any depth)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            item = list(item.values())
+        if isinstance(item, list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in item if isinstance(child, (dict, list)))
+    return deepest
+
+
+def deepest_field(raw: Mapping[str, Any]) -> str:
+    """The field of a request that nests deepest (`object`, `oldObject`...)."""
+    return max(raw, key=lambda field: depth(raw[field]), default="")
