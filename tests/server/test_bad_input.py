@@ -139,26 +139,44 @@ def test_a_value_nested_a_thousand_levels_deep_is_a_400_naming_its_field(
         "07-pod-update-label--02-validate-UPDATE"))).status == 200  # fmt: skip
 
 
-def test_a_mutation_of_an_object_too_deep_to_copy_is_a_400_not_a_500(tmp_path, tls):
-    """Nesting msgspec still decodes but a mutation's copy of the object cannot follow."""
+@pytest.fixture(scope="module")
+def mutating_server(tmp_path_factory, tls):
     from tests.helpers import write_bundle
     from tests.server.harness import start_server
 
-    bundle = write_bundle(tmp_path / "b", {"m.py": MUTATION})
-    with start_server(bundle, tmp_path, workers=2, tls=tls) as server:
-        client = server.client()
-        statuses = set()
-        for depth in range(900, 1000, 4):
-            doc = copy.deepcopy(UPDATE)
-            doc["request"]["object"]["metadata"]["labels"] = "DEEP"
-            nested = b'{"a":' * depth + b"1" + b"}" * depth
-            answer = client.post("/mutate", json.dumps(doc).encode().replace(b'"DEEP"', nested))
-            statuses.add(answer.status)
-            assert answer.status in (200, 400), answer.body
-            if answer.status == 400:
-                assert "request.object is nested too deeply" in answer.json()["message"]
-        assert 400 in statuses
-        assert "unexpected error" not in server.stderr()
+    tmp = tmp_path_factory.mktemp("mutating")
+    bundle = write_bundle(tmp / "b", {"m.py": MUTATION})
+    with start_server(bundle, tmp, workers=2, tls=tls) as server:
+        yield server
+
+
+def test_a_mutation_of_an_object_too_deep_to_copy_is_a_400_not_a_500(mutating_server):
+    """Nesting msgspec still decodes but a mutation's copy of the object cannot follow."""
+    client = mutating_server.client()
+    statuses = set()
+    for depth in range(900, 1000, 4):
+        doc = copy.deepcopy(UPDATE)
+        doc["request"]["object"]["metadata"]["annotations"] = "DEEP"
+        nested = b'{"a":' * depth + b"1" + b"}" * depth
+        answer = client.post("/mutate", json.dumps(doc).encode().replace(b'"DEEP"', nested))
+        statuses.add(answer.status)
+        assert answer.status in (200, 400), answer.body
+        if answer.status == 400:
+            assert "request.object is nested too deeply" in answer.json()["message"]
+    assert 400 in statuses
+    assert "unexpected error" not in mutating_server.stderr()
+
+
+def test_a_number_beyond_64_bits_copied_into_a_patch_is_a_400_not_a_500(mutating_server):
+    doc = copy.deepcopy(UPDATE)
+    doc["request"]["object"]["metadata"]["labels"]["copy"] = "yes"
+    doc["request"]["object"]["spec"]["containers"][0]["ports"] = [{"containerPort": "BIG"}]
+    body = json.dumps(doc).encode().replace(b'"BIG"', b"123456789012345678901234567890")
+    answer = mutating_server.client().post("/mutate", body)
+    assert answer.status == 400, answer.body
+    assert answer.json()["code"] == "invalid_patch"
+    assert "Integer exceeds 64-bit range" in answer.json()["message"]
+    assert "unexpected error" not in mutating_server.stderr()
 
 
 MUTATION = """
@@ -167,6 +185,11 @@ import admit
 @admit.mutate("Pod")
 def label(pod):
     pod.labels["seen"] = "yes"
+
+@admit.mutate("Pod")
+def copy_containers(pod):
+    if pod.labels.get("copy") == "yes":
+        pod.spec["initContainers"] = [dict(c) for c in pod.spec["containers"]]
 """
 
 

@@ -211,7 +211,7 @@ def response_for(uid: str, decision: Decision, *, mutating: bool) -> AdmissionRe
         response["warnings"] = [w[:MAX_WARNING] for w in decision.warnings]
     if mutating and decision.patch and decision.allowed:
         response["patchType"] = "JSONPatch"
-        response["patch"] = base64.b64encode(orjson.dumps(list(decision.patch))).decode()
+        response["patch"] = base64.b64encode(_patch_json(decision)).decode()
     if decision.audits:
         annotations: dict[str, str] = {}
         for rule_key, message in decision.audits:
@@ -219,6 +219,17 @@ def response_for(uid: str, decision: Decision, *, mutating: bool) -> AdmissionRe
             annotations[key] = f"{annotations[key]}; {message}" if key in annotations else message
         response["auditAnnotations"] = annotations
     return response
+
+
+def _patch_json(decision: Decision) -> bytes:
+    try:
+        return orjson.dumps(list(decision.patch))
+    except orjson.JSONEncodeError as exc:
+        raise HTTPError(
+            f"the mutations' patch cannot be sent as JSON ({exc}): a number in request.object "
+            "beyond 64 bits, or a mutation that wrote a value JSON cannot hold",
+            code="invalid_patch",
+        ) from None
 
 
 def answer(api_version: str, uid: str, decision: Decision, *, mutating: bool) -> bytes:
