@@ -24,7 +24,7 @@ import orjson
 
 from admit.core.decision import Decision
 from admit.core.review import Request
-from admit.server.redact import redact_object, redact_patch
+from admit.server.redact import is_secret, redact_object, redact_patch
 
 log = logging.getLogger("admit.feed")
 MAX_DATAGRAM = 60 * 1024  # under the default UNIX datagram limits (net.core.wmem_default)
@@ -92,9 +92,12 @@ def expand(sent: dict[str, Any], raw: Any) -> dict[str, Any]:
     when it was left out)."""
     entry = dict(sent)
     entry["results"] = [dict(zip(_RESULT_FIELDS, r, strict=False)) for r in sent["results"]]
-    request = Request(raw if isinstance(raw, dict) else {})
+    fields = raw if isinstance(raw, dict) else {}
+    request = Request(fields)
     user = request.user
-    secret = request.kind[0] == "" and request.kind[2] == "Secret"
+    secret = (request.kind[0], request.kind[2]) == ("", "Secret") or any(
+        is_secret(fields.get(side)) for side in ("object", "oldObject")
+    )
     entry.update(
         uid=request.uid,
         operation=request.operation,
@@ -104,7 +107,7 @@ def expand(sent: dict[str, Any], raw: Any) -> dict[str, Any]:
         user=user.username,
         groups=list(user.groups),
         dry_run=request.dry_run,
-        patch=redact_patch(sent.get("patch"), secret=secret or _is_secret(raw)),
+        patch=redact_patch(sent.get("patch"), secret=secret),
     )
     if isinstance(raw, dict):
         trimmed = {k: v for k, v in raw.items() if k not in ("object", "oldObject")}
@@ -114,15 +117,6 @@ def expand(sent: dict[str, Any], raw: Any) -> dict[str, Any]:
     else:
         entry["request"] = {"object": None, "oldObject": None}
     return entry
-
-
-def _is_secret(raw: Any) -> bool:
-    if not isinstance(raw, dict):
-        return False
-    return any(
-        isinstance(o, dict) and o.get("kind") == "Secret"
-        for o in (raw.get("object"), raw.get("oldObject"))
-    )
 
 
 _FRAME = struct.Struct("!II")  # lengths of the record and of the body that follow
