@@ -105,10 +105,10 @@ def test_an_entry_nested_too_deep_to_encode_is_skipped(tmp_path):
 def test_live_streams_are_bounded(tmp_path):
     async def scenario():
         feed = DecisionFeed(tmp_path / "unused.sock")
-        queues = [feed.subscribe() for _ in range(MAX_SUBSCRIBERS)]
+        watchers = [feed.watch() for _ in range(MAX_SUBSCRIBERS)]
         with pytest.raises(FeedBusy):
-            feed.subscribe()
-        feed.unsubscribe(queues[0])
-        feed.subscribe()
+            feed.watch()
+        feed.unwatch(watchers[0])
+        feed.watch()
 
     asyncio.run(scenario())

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from admit.console import catalog
-from admit.console.decisions import DecisionFeed, FeedBusy, Stored
+from admit.console.decisions import DecisionFeed, FeedBusy
 from admit.console.hosts import DEFAULT_NAMES, host_allowed
 from admit.console.playground import Judge, PlaygroundError, evaluate_text
 from admit.console.stats import MetricsHistory
@@ -232,7 +232,7 @@ class ConsoleApp:
     async def _stream(self, receive: Receive, send: Send) -> None:
         """Server-sent events until the browser goes away: `decision` events with summaries."""
         try:
-            queue = self.feed.subscribe()
+            watcher = self.feed.watch()
         except FeedBusy as exc:
             raise Problem(503, "too_many_streams", f"{exc}; close a console tab") from None
         headers = [
@@ -243,28 +243,31 @@ class ConsoleApp:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b": stream\n\n", "more_body": True})
         gone = asyncio.ensure_future(_disconnected(receive))
-        following: asyncio.Future[Stored] | None = None
+        arrived: asyncio.Future[None] | None = None
         try:
             while not gone.done():
-                following = asyncio.ensure_future(queue.get())
+                arrived = asyncio.ensure_future(watcher.wait())
                 done, _ = await asyncio.wait(
-                    {following, gone}, timeout=KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
+                    {arrived, gone}, timeout=KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
                 )
-                if following not in done:
-                    following.cancel()  # Queue.get is safe to cancel: nothing is lost
+                if arrived not in done:
+                    arrived.cancel()  # waiting is safe to cancel: the entries stay in the ring
                     if not gone.done():
                         await send(
                             {"type": "http.response.body", "body": b": -\n\n", "more_body": True}
                         )
                     continue
-                entry = following.result()
-                event = b"id: %d\nevent: decision\ndata: %s\n\n" % (entry.id, entry.summary)
-                await send({"type": "http.response.body", "body": event, "more_body": True})
+                events = b"".join(
+                    b"id: %d\nevent: decision\ndata: %s\n\n" % (entry.id, entry.summary)
+                    for entry in watcher.take()
+                )
+                if events:
+                    await send({"type": "http.response.body", "body": events, "more_body": True})
         finally:
             gone.cancel()
-            if following is not None:
-                following.cancel()
-            self.feed.unsubscribe(queue)
+            if arrived is not None:
+                arrived.cancel()
+            self.feed.unwatch(watcher)
         with contextlib.suppress(Exception):
             await send({"type": "http.response.body", "body": b""})
 

@@ -3,8 +3,9 @@ most recent decisions and hands each new one to the live streams.
 
 Entries are stored encoded, their Secrets already redacted (`admit.server.feed.expand`), within
 a bound on their number and on their bytes: what workers send is decided by requests, so it
-must not be a way to grow the console's memory. A slow stream misses entries rather than
-holding them, and the number of streams is bounded too.
+must not be a way to grow the console's memory. A live stream is a cursor over the same ring,
+never a copy: a slow one misses what left the ring while it lagged. The number of streams is
+bounded too.
 """
 
 from __future__ import annotations
@@ -46,10 +47,35 @@ class FeedBusy(Exception):
     """Every live stream the console allows is taken."""
 
 
+class Watcher:
+    """A live stream's cursor: `wait()` until entries newer than the last taken arrive,
+    `take()` them (those still in the ring, oldest first)."""
+
+    def __init__(self, feed: DecisionFeed) -> None:
+        self.feed = feed
+        self.last = feed.last_id
+        self.ready = asyncio.Event()
+
+    async def wait(self) -> None:
+        await self.ready.wait()
+
+    def take(self) -> list[Stored]:
+        self.ready.clear()
+        found = []
+        for entry in reversed(self.feed.recent):
+            if entry.id <= self.last:
+                break
+            found.append(entry)
+        if found:
+            self.last = found[0].id
+        found.reverse()
+        return found
+
+
 class DecisionFeed:
     """The console's end: binds the socket, keeps the last `size` entries (each given a
-    sequence number `id`, stored encoded, at most `max_bytes` in all) and hands new ones to
-    every live subscriber."""
+    sequence number `id`, stored encoded, at most `max_bytes` in all) and wakes every live
+    stream's `Watcher` when new ones arrive."""
 
     def __init__(
         self, path: str | os.PathLike[str], size: int = 500, max_bytes: int = MAX_STORED
@@ -59,8 +85,9 @@ class DecisionFeed:
         self.max_bytes = max_bytes
         self.skipped = 0  # entries that could not be encoded
         self._bytes = 0
+        self.last_id = 0
         self._ids = itertools.count(1)
-        self._subscribers: set[asyncio.Queue[Stored]] = set()
+        self._watchers: set[Watcher] = set()
         self._sock: socket.socket | None = None
 
     def bind(self) -> None:
@@ -92,8 +119,8 @@ class DecisionFeed:
                 self.add(entry)
 
     def add(self, entry: dict[str, Any]) -> Stored | None:
-        """Number, encode and keep `entry` (dropping the oldest past the bounds) and pass it to
-        every subscriber; None when it cannot be encoded (a request nested too deep)."""
+        """Number, encode and keep `entry` (dropping the oldest past the bounds) and wake the
+        watchers; None when it cannot be encoded (a request nested too deep)."""
         entry["id"] = next(self._ids)
         try:
             stored = Stored(entry["id"], orjson.dumps(summary(entry)), orjson.dumps(entry))
@@ -107,9 +134,9 @@ class DecisionFeed:
         self._bytes += _size(stored)
         while self._bytes > self.max_bytes and len(recent) > 1:
             self._bytes -= _size(recent.popleft())
-        for queue in self._subscribers:
-            with contextlib.suppress(asyncio.QueueFull):  # a slow browser misses entries
-                queue.put_nowait(stored)
+        self.last_id = stored.id
+        for watcher in self._watchers:
+            watcher.ready.set()
         return stored
 
     def get(self, entry_id: int) -> dict[str, Any] | None:
@@ -121,17 +148,16 @@ class DecisionFeed:
         """An entry in full, encoded (None once it has left the ring)."""
         return next((e.detail for e in reversed(self.recent) if e.id == entry_id), None)
 
-    def subscribe(self, backlog: int = 256) -> asyncio.Queue[Stored]:
-        """A queue that receives every new entry until `unsubscribe`; when it is full (a slow
-        reader) new entries skip it rather than wait. `FeedBusy` past MAX_SUBSCRIBERS."""
-        if len(self._subscribers) >= MAX_SUBSCRIBERS:
+    def watch(self) -> Watcher:
+        """A cursor for a live stream, from now on; `FeedBusy` past MAX_SUBSCRIBERS."""
+        if len(self._watchers) >= MAX_SUBSCRIBERS:
             raise FeedBusy(f"{MAX_SUBSCRIBERS} live streams are open already")
-        queue: asyncio.Queue[Stored] = asyncio.Queue(maxsize=backlog)
-        self._subscribers.add(queue)
-        return queue
+        watcher = Watcher(self)
+        self._watchers.add(watcher)
+        return watcher
 
-    def unsubscribe(self, queue: asyncio.Queue[Stored]) -> None:
-        self._subscribers.discard(queue)
+    def unwatch(self, watcher: Watcher) -> None:
+        self._watchers.discard(watcher)
 
     def close(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         if self._sock is None:
