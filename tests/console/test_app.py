@@ -7,9 +7,10 @@ import json
 import pytest
 
 from admit.console.app import ConsoleApp
+from admit.console.decisions import DecisionFeed
 from admit.console.stats import MetricsHistory, quantile
 from admit.core.engine import evaluate
-from admit.server.feed import DecisionFeed, decode, encode, record
+from admit.server.feed import decode, encode, record
 from tests.helpers import SEED, Published, write_bundle
 
 POD = """apiVersion: v1
@@ -147,7 +148,7 @@ def test_the_playground_evaluates_yaml_as_the_webhook_would(app):
 def test_the_playground_explains_bad_input_and_refuses_forms(app):
     status, _, answer = call(app, "POST", "/api/playground", json.dumps({"text": "a: [b"}).encode())
     assert status == 400
-    assert "neither JSON nor YAML at line 1" in json.loads(answer)["message"]
+    assert "neither JSON nor YAML at line 2, column 1" in json.loads(answer)["message"]
     form = call(app, "POST", "/api/playground", b"text=x", b"application/x-www-form-urlencoded")
     assert form[0] == 415
 

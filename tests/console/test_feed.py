@@ -6,10 +6,11 @@ import json
 
 import pytest
 
+from admit.console.decisions import DecisionFeed
 from admit.core.engine import evaluate
 from admit.core.review import Request
 from admit.loading.loader import load_bundle
-from admit.server.feed import MAX_PENDING, DecisionFeed, FeedPublisher, decode, encode, record
+from admit.server.feed import MAX_PENDING, FeedPublisher, decode, encode, record
 from tests.helpers import SEED
 
 BAD_TAG = (SEED / "reviews" / "pod-bad-tag.json").read_bytes()
@@ -90,30 +91,36 @@ def test_the_console_receives_every_workers_decisions_in_a_bounded_ring(judged, 
     async def scenario():
         feed = DecisionFeed(socket_path, size=4)
         feed.start(asyncio.get_running_loop())
-        queue = feed.subscribe()
+        watcher = feed.watch()
         workers = [FeedPublisher(socket_path), FeedPublisher(socket_path)]
         for i in range(6):
             publish(workers[i % 2], judged)
         for w in workers:
             w.flush()
             w.close()
-        streamed = [await asyncio.wait_for(queue.get(), 2) for _ in range(6)]
+        streamed = []
+        while len(streamed) < 4:
+            await asyncio.wait_for(watcher.wait(), 2)
+            streamed += watcher.take()
         feed.close(asyncio.get_running_loop())
         return feed, streamed, workers
 
     feed, streamed, workers = asyncio.run(scenario())
-    assert [e["id"] for e in streamed] == [1, 2, 3, 4, 5, 6]
-    assert [e["id"] for e in feed.recent] == [3, 4, 5, 6]
+    assert [e.id for e in streamed][-4:] == [3, 4, 5, 6]
+    assert [e.id for e in feed.recent] == [3, 4, 5, 6]
     assert feed.get(6)["message"].endswith("tag end with :latest")
     assert feed.get(1) is None
     assert sum(w.sent for w in workers) == 6
     assert not socket_path.exists()
 
 
-def test_a_slow_subscriber_misses_entries_rather_than_holding_anyone_up(judged, socket_path):
-    feed = DecisionFeed(socket_path)
-    queue = feed.subscribe(backlog=2)
+def test_a_slow_stream_misses_what_left_the_ring_and_holds_nothing(socket_path):
+    feed = DecisionFeed(socket_path, size=3)
+    watcher = feed.watch()
     for _ in range(5):
         feed.add({"results": []})
-    assert queue.qsize() == 2
-    assert len(feed.recent) == 5
+    assert [e.id for e in watcher.take()] == [3, 4, 5]  # 1 and 2 are gone from the ring
+    assert watcher.take() == []
+    feed.add({"results": []})
+    assert [e.id for e in watcher.take()] == [6]
+    assert len(feed.recent) == 3

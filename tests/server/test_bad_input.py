@@ -1,6 +1,7 @@
 """Bad input gets a clear 4xx with a JSON error, and the next good request is still answered."""
 
 import contextlib
+import copy
 import json
 import socket
 import ssl
@@ -8,9 +9,10 @@ import time
 
 import pytest
 
-from tests.helpers import SEED
+from tests.helpers import SEED, recorded_review, wire_bytes
 
 GOOD = (SEED / "reviews" / "pod-ok.json").read_bytes()
+UPDATE = recorded_review("07-pod-update-label--02-validate-UPDATE")["body"]
 
 
 def review(**changes):
@@ -55,6 +57,140 @@ def test_bad_reviews_get_a_4xx_and_the_server_keeps_serving(seed_server, body, s
     assert words in error["message"]
     fresh = seed_server.client()
     assert fresh.post("/validate", GOOD).json()["response"]["allowed"] is True
+
+
+WRONG_TYPES = [  # (path in the review, wrong value, words of the answer)
+    (("apiVersion",), ["admission.k8s.io/v1"], "apiVersion array"),
+    (("kind",), {"kind": "AdmissionReview"}, "kind object"),
+    (("request", "uid"), 7, "request.uid must be a non-empty string, got number 7"),
+    (("request", "uid"), "", "request.uid must be a non-empty string"),
+    (("request", "kind"), "Pod", "request.kind must be an object of strings, got string 'Pod'"),
+    (("request", "kind"), [], "request.kind must be an object of strings, got array []"),
+    (("request", "kind", "group"), 1, "request.kind.group must be a string, got number 1"),
+    (("request", "kind", "kind"), None, "request.kind.kind must be a string, got null"),
+    (("request", "kind", "kind"), "K" * 300, "request.kind.kind is 300 characters long"),
+    (("request", "resource"), "pods", "request.resource must be an object of strings"),
+    (("request", "resource", "resource"), ["pods"], "request.resource.resource must be a string"),
+    (("request", "requestKind"), [1], "request.requestKind must be an object of strings"),
+    (("request", "requestKind", "version"), {}, "request.requestKind.version must be a string"),
+    (("request", "requestResource"), True, "request.requestResource must be an object"),
+    (("request", "requestResource", "group"), 0, "request.requestResource.group must be a str"),
+    (("request", "subResource"), 5, "request.subResource must be a string, got number 5"),
+    (("request", "requestSubResource"), [], "request.requestSubResource must be a string"),
+    (("request", "name"), {"a": 1}, "request.name must be a string, got object {'a': 1}"),
+    (("request", "namespace"), 12, "request.namespace must be a string, got number 12"),
+    (("request", "operation"), "PATCH", "request.operation must be one of CONNECT, CREATE, DELE"),
+    (("request", "operation"), ["CREATE"], "request.operation must be one of"),
+    (("request", "userInfo"), "admin", "request.userInfo must be an object, got string 'admin'"),
+    (("request", "userInfo", "username"), 0, "request.userInfo.username must be a string"),
+    (("request", "userInfo", "uid"), [], "request.userInfo.uid must be a string"),
+    (("request", "userInfo", "groups"), "system:masters", "request.userInfo.groups must be an arr"),
+    (("request", "userInfo", "groups", 0), 1, "request.userInfo.groups[0] must be a string"),
+    (("request", "userInfo", "extra"), [], "request.userInfo.extra must be an object, got array"),
+    (("request", "userInfo", "extra", "authentication.kubernetes.io/credential-id"), "x",
+     "request.userInfo.extra.authentication.kubernetes.io/credenti... must be an array"),
+    (("request", "object"), [], "request.object must be an object or null, got array []"),
+    (("request", "object"), "pod", "request.object must be an object or null, got string"),
+    (("request", "oldObject"), 5, "request.oldObject must be an object or null, got number 5"),
+    (("request", "options"), [1], "request.options must be an object or null, got array [1]"),
+    (("request", "dryRun"), "false", "request.dryRun must be true, false or null, got string"),
+]  # fmt: skip
+
+
+def changed(review, path, value):
+    doc = copy.deepcopy(review)
+    *parents, last = path
+    target = doc
+    for key in parents:
+        target = target[key]
+    target[last] = value
+    return json.dumps(doc, ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize(("path", "value", "words"), WRONG_TYPES, ids=lambda x: str(x)[:40])
+@pytest.mark.parametrize("operation", ["CREATE", "UPDATE"])
+def test_a_field_of_the_wrong_type_is_a_400_naming_it(seed_server, operation, path, value, words):
+    review = json.loads(GOOD) if operation == "CREATE" else UPDATE
+    client = seed_server.client()
+    for endpoint in ("/validate", "/mutate"):
+        answer = client.post(endpoint, changed(review, path, value))
+        assert answer.status == 400, answer.body
+        assert answer.json()["code"] == "invalid_review"
+        assert words in answer.json()["message"]
+    assert client.post("/validate", GOOD).json()["response"]["allowed"] is True
+
+
+@pytest.mark.parametrize("endpoint", ["/validate", "/mutate"])
+@pytest.mark.parametrize("field", ["object", "oldObject"])
+def test_a_value_nested_a_thousand_levels_deep_is_a_400_naming_its_field(
+    seed_server, endpoint, field
+):
+    doc = copy.deepcopy(UPDATE)
+    doc["request"][field]["metadata"]["labels"] = "DEEP"
+    deep = b"[" * 1000 + b"]" * 1000
+    body = json.dumps(doc).encode().replace(b'"DEEP"', deep)
+    answer = seed_server.client().post(endpoint, body)
+    assert answer.status == 400, answer.body
+    assert answer.json() == {
+        "code": "invalid_review",
+        "message": f"request.{field} is nested too deeply to be judged",
+    }
+    assert seed_server.client().post(endpoint, wire_bytes(recorded_review(
+        "07-pod-update-label--02-validate-UPDATE"))).status == 200  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def mutating_server(tmp_path_factory, tls):
+    from tests.helpers import write_bundle
+    from tests.server.harness import start_server
+
+    tmp = tmp_path_factory.mktemp("mutating")
+    bundle = write_bundle(tmp / "b", {"m.py": MUTATION})
+    with start_server(bundle, tmp, workers=2, tls=tls) as server:
+        yield server
+
+
+def test_a_mutation_of_an_object_too_deep_to_copy_is_a_400_not_a_500(mutating_server):
+    """Nesting msgspec still decodes but a mutation's copy of the object cannot follow."""
+    client = mutating_server.client()
+    statuses = set()
+    for depth in range(900, 1000, 4):
+        doc = copy.deepcopy(UPDATE)
+        doc["request"]["object"]["metadata"]["annotations"] = "DEEP"
+        nested = b'{"a":' * depth + b"1" + b"}" * depth
+        answer = client.post("/mutate", json.dumps(doc).encode().replace(b'"DEEP"', nested))
+        statuses.add(answer.status)
+        assert answer.status in (200, 400), answer.body
+        if answer.status == 400:
+            assert "request.object is nested too deeply" in answer.json()["message"]
+    assert 400 in statuses
+    assert "unexpected error" not in mutating_server.stderr()
+
+
+def test_a_number_beyond_64_bits_copied_into_a_patch_is_a_400_not_a_500(mutating_server):
+    doc = copy.deepcopy(UPDATE)
+    doc["request"]["object"]["metadata"]["labels"]["copy"] = "yes"
+    doc["request"]["object"]["spec"]["containers"][0]["ports"] = [{"containerPort": "BIG"}]
+    body = json.dumps(doc).encode().replace(b'"BIG"', b"123456789012345678901234567890")
+    answer = mutating_server.client().post("/mutate", body)
+    assert answer.status == 400, answer.body
+    assert answer.json()["code"] == "invalid_patch"
+    assert "Integer exceeds 64-bit range" in answer.json()["message"]
+    assert "unexpected error" not in mutating_server.stderr()
+
+
+MUTATION = """
+import admit
+
+@admit.mutate("Pod")
+def label(pod):
+    pod.labels["seen"] = "yes"
+
+@admit.mutate("Pod")
+def copy_containers(pod):
+    if pod.labels.get("copy") == "yes":
+        pod.spec["initContainers"] = [dict(c) for c in pod.spec["containers"]]
+"""
 
 
 def test_wrong_method_and_unknown_path(seed_server):

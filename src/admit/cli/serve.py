@@ -220,6 +220,17 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     "sandbox, as `admit test` would); one whose tests fail is a failed load.",
 )
 @click.option(
+    "--console-allowed-host",
+    "console_allowed_hosts",
+    multiple=True,
+    envvar="ADMIT_CONSOLE_ALLOWED_HOSTS",
+    show_envvar=True,
+    metavar="NAME",
+    help="A host name the console answers to besides IP addresses, localhost and "
+    "--console-host (repeatable). Requests naming any other host get 403: a web page cannot "
+    "reach the console through a name of its own (DNS rebinding).",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["debug", "info", "warning", "error"]),
     default="info",
@@ -252,6 +263,7 @@ def serve(
     state_dir: Path | None,
     load_timeout: float,
     require_tests: bool,
+    console_allowed_hosts: tuple[str, ...],
     log_level: str,
 ) -> int:
     """Serve the rules in BUNDLE as a Kubernetes admission webhook over HTTPS.
@@ -329,8 +341,8 @@ def serve(
             feed_socket=feed,
             run_dir=run.root,
         )
-        return _run(config, policies, ca, bundle, kubeconfig, cluster_cache, console_port,
-                    console_host)  # fmt: skip
+        console = (console_port, console_host, console_allowed_hosts) if console_port else None
+        return _run(config, policies, ca, bundle, kubeconfig, cluster_cache, console)
     finally:
         if feed is not None:
             shutil.rmtree(feed.parent, ignore_errors=True)
@@ -355,8 +367,7 @@ def _run(
     bundle: Path | None,
     kubeconfig: Path | None,
     cluster_cache: bool,
-    console_port: int | None,
-    console_host: str,
+    console: tuple[int, str, tuple[str, ...]] | None,
 ) -> int:
     """Bind, say what is served where, and supervise until SIGTERM."""
     from admit.server.supervisor import Supervisor
@@ -378,9 +389,10 @@ def _run(
         ) from None
     try:
         url = _say_where(config, policies.what, ca, bundle)
-        console = (
-            _console(config, console_host, console_port, url) if console_port else None
-        )
+        console_process = None
+        if console is not None:
+            port, console_host, allowed = console
+            console_process = _console(config, console_host, port, url, allowed)
         supervisor = Supervisor(
             config,
             sock,
@@ -389,7 +401,7 @@ def _run(
                 functools.partial(policies.source, config.metrics_dir) if policies.source else None
             ),
             cluster_factory=cluster,
-            console=console,
+            console=console_process,
         )
     except BaseException:
         sock.close()
@@ -436,9 +448,12 @@ def _feed_socket() -> Path:
     return Path(tempfile.mkdtemp(prefix="admit-console-")) / "feed.sock"
 
 
-def _console(config: Any, host: str, port: int, webhook_url: str) -> Any:
+def _console(
+    config: Any, host: str, port: int, webhook_url: str, allowed: tuple[str, ...]
+) -> Any:
     """What the supervisor runs in the console process; its port is bound now, so a taken port
     is a usage error at start rather than a console that keeps dying."""
+    from admit.console.hosts import host_names
     from admit.console.process import console_socket, run_console
 
     try:
@@ -448,8 +463,9 @@ def _console(config: Any, host: str, port: int, webhook_url: str) -> Any:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     shown = f"[{shown}]" if ":" in shown else shown
     click.echo(f"admit: console on http://{shown}:{port}", err=True)
+    names = host_names(host, allowed)
     store = functools.partial(_store, config.run_dir)
-    return functools.partial(run_console, config, store, sock, webhook_url)
+    return functools.partial(run_console, config, store, sock, webhook_url, names)
 
 
 def _restore(run: Any) -> Any:

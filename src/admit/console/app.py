@@ -1,5 +1,6 @@
 """The console's ASGI application: the page and its assets, a JSON API, and the live decision
 stream (server-sent events). Read-only: the one POST, the playground, evaluates and forgets.
+Requests naming another host are refused (DNS rebinding: see `admit.console.hosts`).
 
     GET  /                          the single-page UI (static/index.html)
     GET  /static/{name}             its CSS and JS, shipped in the package
@@ -25,9 +26,10 @@ from urllib.parse import parse_qs
 import orjson
 
 from admit.console import catalog
+from admit.console.decisions import DecisionFeed, FeedBusy
+from admit.console.hosts import DEFAULT_NAMES, host_allowed
 from admit.console.playground import Judge, PlaygroundError, evaluate_text
 from admit.console.stats import MetricsHistory
-from admit.server.feed import DecisionFeed
 from admit.server.policies import PolicySource
 
 Scope = MutableMapping[str, Any]
@@ -62,13 +64,6 @@ class Problem(Exception):
         self.status, self.code = status, code
 
 
-def _summary(entry: dict[str, Any]) -> dict[str, Any]:
-    """An entry without its bulky parts (the request object and the patch operations)."""
-    summary = {k: v for k, v in entry.items() if k not in ("request", "patch")}
-    summary["patch"] = len(entry.get("patch") or ())
-    return summary
-
-
 def _static(name: str) -> bytes:
     return resources.files("admit.console").joinpath("static", name).read_bytes()
 
@@ -84,18 +79,21 @@ class ConsoleApp:
         judge: Judge,
         *,
         webhook_url: str = "",
+        host_names: frozenset[str] = DEFAULT_NAMES,
     ) -> None:
         self.policies = policies
         self.feed = feed
         self.history = history
         self.judge = judge
         self.webhook_url = webhook_url
+        self.host_names = host_names
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
         try:
+            self._check_host(scope)
             if path == "/api/stream":
                 await self._stream(receive, send)
                 return
@@ -115,6 +113,18 @@ class ConsoleApp:
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    def _check_host(self, scope: Scope) -> None:
+        host = next((value for name, value in scope["headers"] if name == b"host"), None)
+        if not host_allowed(host, self.host_names):
+            shown = host.decode("latin-1")[:100] if host else ""
+            names = ", ".join(sorted(self.host_names))
+            raise Problem(
+                403,
+                "forbidden_host",
+                f"this console does not answer to the host {shown!r}: open it by IP address or "
+                f"as {names}, or allow the name with --console-allowed-host",
+            )
 
     async def _route(
         self, scope: Scope, receive: Receive, path: str, method: str
@@ -148,14 +158,15 @@ class ConsoleApp:
             return source
         if path == "/api/status":
             return self.status()
-        if path == "/api/decisions":
-            return {"decisions": [_summary(e) for e in self.feed.recent]}
+        if path == "/api/decisions":  # stored encoded: passed through as they are
+            return {"decisions": [orjson.Fragment(e.summary) for e in self.feed.recent]}
         if path.startswith("/api/decisions/"):
             entry_id = path.removeprefix("/api/decisions/")
-            entry = self.feed.get(int(entry_id)) if entry_id.isdigit() else None
-            if entry is None:
-                raise Problem(404, "not_found", f"decision {entry_id} is no longer in the buffer")
-            return entry
+            detail = self.feed.detail(int(entry_id)) if entry_id.isdigit() else None
+            if detail is None:
+                shown = entry_id[:40]
+                raise Problem(404, "not_found", f"decision {shown} is no longer in the buffer")
+            return orjson.Fragment(detail)
         if path == "/api/metrics":
             return self.history.report()
         raise Problem(404, "not_found", f"no such page: {path}")
@@ -194,18 +205,25 @@ class ConsoleApp:
         current = self.policies.current()
         if current is None:
             raise Problem(503, "not_ready", "no policy bundle is loaded yet")
+        options = {k: asked.get(k) or "" for k in ("operation", "namespace", "username")}
         groups = asked.get("groups") or []
         if isinstance(groups, str):
             groups = [g.strip() for g in groups.split(",") if g.strip()]
+        if not all(isinstance(v, str) for v in options.values()) or not (
+            isinstance(groups, list) and all(isinstance(g, str) for g in groups)
+        ):
+            raise Problem(
+                400, "invalid_request", "operation, namespace, username and groups are strings"
+            )
         try:
             entries = evaluate_text(
                 current,
                 asked["text"],
                 self.judge,
-                operation=str(asked.get("operation") or "CREATE").upper(),
-                namespace=str(asked.get("namespace") or "default"),
-                username=str(asked.get("username") or "admit-console"),
-                groups=tuple(str(g) for g in groups),
+                operation=(options["operation"] or "CREATE").upper(),
+                namespace=options["namespace"] or "default",
+                username=options["username"] or "admit-console",
+                groups=tuple(groups),
             )
         except PlaygroundError as exc:
             raise Problem(400, "invalid_input", str(exc)) from None
@@ -213,6 +231,10 @@ class ConsoleApp:
 
     async def _stream(self, receive: Receive, send: Send) -> None:
         """Server-sent events until the browser goes away: `decision` events with summaries."""
+        try:
+            watcher = self.feed.watch()
+        except FeedBusy as exc:
+            raise Problem(503, "too_many_streams", f"{exc}; close a console tab") from None
         headers = [
             (b"content-type", b"text/event-stream"),
             (b"cache-control", b"no-store"),
@@ -221,32 +243,31 @@ class ConsoleApp:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b": stream\n\n", "more_body": True})
         gone = asyncio.ensure_future(_disconnected(receive))
-        queue = self.feed.subscribe()
-        following: asyncio.Future[dict[str, Any]] | None = None
+        arrived: asyncio.Future[None] | None = None
         try:
             while not gone.done():
-                following = asyncio.ensure_future(queue.get())
+                arrived = asyncio.ensure_future(watcher.wait())
                 done, _ = await asyncio.wait(
-                    {following, gone}, timeout=KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
+                    {arrived, gone}, timeout=KEEPALIVE, return_when=asyncio.FIRST_COMPLETED
                 )
-                if following not in done:
-                    following.cancel()  # Queue.get is safe to cancel: nothing is lost
+                if arrived not in done:
+                    arrived.cancel()  # waiting is safe to cancel: the entries stay in the ring
                     if not gone.done():
                         await send(
                             {"type": "http.response.body", "body": b": -\n\n", "more_body": True}
                         )
                     continue
-                entry = following.result()
-                event = b"id: %d\nevent: decision\ndata: %s\n\n" % (
-                    entry["id"],
-                    orjson.dumps(_summary(entry)),
+                events = b"".join(
+                    b"id: %d\nevent: decision\ndata: %s\n\n" % (entry.id, entry.summary)
+                    for entry in watcher.take()
                 )
-                await send({"type": "http.response.body", "body": event, "more_body": True})
+                if events:
+                    await send({"type": "http.response.body", "body": events, "more_body": True})
         finally:
             gone.cancel()
-            if following is not None:
-                following.cancel()
-            self.feed.unsubscribe(queue)
+            if arrived is not None:
+                arrived.cancel()
+            self.feed.unwatch(watcher)
         with contextlib.suppress(Exception):
             await send({"type": "http.response.body", "body": b""})
 

@@ -1,11 +1,17 @@
 """The playground: evaluate pasted manifests (YAML or JSON), AdmissionReviews or requests
 picked from the stream against the loaded policies, exactly as the webhook would (mutations,
 then validations, under the rule timeout). Never touches a cluster: referential rules see only
-the pasted objects, as with `admit check`."""
+the pasted objects, as with `admit check`.
+
+What is pasted is bounded before anything is built from it: documents, values (counted as
+YAML aliases expand them, so a few hundred bytes of `*alias` cannot become gigabytes), nesting
+depth, and the size of the answer. A pasted AdmissionRequest must have the webhook's shape.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import base64
+from collections.abc import Callable, Iterator, Mapping
 from time import perf_counter
 from typing import Any
 
@@ -19,27 +25,122 @@ from admit.core.kinds import Kinds
 from admit.core.manifest import admission_request
 from admit.core.match import OPERATIONS
 from admit.core.review import Request
+from admit.core.shape import InvalidRequest, request_problem
 from admit.loading.builtin_kinds import builtin_kinds
 from admit.server.feed import expand, record
 
 Judge = Callable[[PolicySet, Request], Decision]
 MAX_DOCUMENTS = 50
+MAX_VALUES = 100_000  # values in all documents, each alias counted as what it expands to
+MAX_DEPTH = 100  # levels of nesting (Kubernetes objects rarely pass 30)
+MAX_ANSWER = 4 * 1024 * 1024  # bytes of the answer
+
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class PlaygroundError(ValueError):
     """The pasted text or the options cannot be evaluated (answered as 400 with this text)."""
 
 
+class _Budget:
+    """Values left to build; each document takes its expanded size from it."""
+
+    def __init__(self) -> None:
+        self.values = MAX_VALUES
+
+    def take(self, values: int) -> None:
+        self.values -= values
+        if self.values < 0:
+            raise PlaygroundError(
+                f"the text holds more than {MAX_VALUES:,} values (YAML aliases count as what "
+                "they expand to); paste less"
+            )
+
+
+def _expanded(root: Any, children: Callable[[Any], list[Any]]) -> int:
+    """The number of values `root` expands to (shared parts counted at each use), refusing
+    more than MAX_VALUES, nesting past MAX_DEPTH and a value that contains itself. Iterative
+    and linear in the distinct values: no recursion for a hostile input to exhaust."""
+    sizes: dict[int, tuple[int, int]] = {}
+    ancestors: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        value, finished = stack.pop()
+        key = id(value)
+        if finished:
+            ancestors.discard(key)
+            inner = [sizes[id(c)] for c in children(value)]
+            count = 1 + sum(n for n, _ in inner)
+            depth = 1 + max((d for _, d in inner), default=0)
+            if count > MAX_VALUES:
+                raise PlaygroundError(
+                    f"a document expands to more than {MAX_VALUES:,} values (through YAML "
+                    "aliases?); paste less"
+                )
+            if depth > MAX_DEPTH:
+                raise PlaygroundError(f"a document is nested more than {MAX_DEPTH} levels deep")
+            sizes[key] = (count, depth)
+        elif key in ancestors:
+            raise PlaygroundError("a YAML alias refers to a value that contains it")
+        elif key not in sizes:
+            ancestors.add(key)
+            stack.append((value, True))
+            stack.extend((c, False) for c in children(value) if id(c) not in sizes)
+    return sizes[id(root)][0]
+
+
+def _node_children(node: Any) -> list[Any]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    return list(node.value) if isinstance(node, yaml.SequenceNode) else []
+
+
+def _value_children(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return list(value.values())
+    return value if isinstance(value, list) else []
+
+
+class _BoundedLoader(_Base):  # type: ignore[misc]
+    """Safe YAML whose documents are measured as composed, before anything is constructed
+    (constructing merge keys alone can grow exponentially)."""
+
+    budget: _Budget
+
+    def construct_document(self, node: Any) -> Any:
+        self.budget.take(_expanded(node, _node_children))
+        return super().construct_document(node)
+
+
+def _yaml_documents(text: str, budget: _Budget) -> Iterator[Any]:
+    loader = _BoundedLoader(text)
+    loader.budget = budget
+    try:
+        while loader.check_data():
+            yield loader.get_data()
+    finally:
+        loader.dispose()
+
+
 def parse(text: str) -> list[Any]:
     """The documents in `text`: one JSON value, or YAML (several documents allowed)."""
     if not text.strip():
         raise PlaygroundError("paste a manifest (YAML or JSON) first")
+    budget = _Budget()
     try:
-        return [orjson.loads(text)]
+        document = orjson.loads(text)
     except orjson.JSONDecodeError:
         pass
+    else:
+        budget.take(_expanded(document, _value_children))
+        return [document]
+    documents = []
     try:
-        documents = [d for d in yaml.safe_load_all(text) if d is not None]
+        for count, document in enumerate(_yaml_documents(text, budget), 1):
+            if count > MAX_DOCUMENTS:
+                raise PlaygroundError(f"at most {MAX_DOCUMENTS} documents at a time")
+            if document is not None:
+                documents.append(_as_json(document, count))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -48,10 +149,31 @@ def parse(text: str) -> list[Any]:
     objects: list[Any] = []
     for document in documents:
         if isinstance(document, dict) and document.get("kind") == "List":
-            objects.extend(document.get("items") or [])
+            items = document.get("items") or []
+            objects.extend(items if isinstance(items, list) else [items])
         else:
             objects.append(document)
     return objects
+
+
+def _as_json(document: Any, number: int) -> Any:
+    """A YAML document as the JSON kubectl would send: keys as strings, timestamps in RFC 3339,
+    binary in base64, sets as arrays."""
+    try:
+        return orjson.loads(orjson.dumps(document, default=_json_default, option=_NON_STR_KEYS))
+    except orjson.JSONEncodeError as exc:
+        raise PlaygroundError(f"document {number} cannot be sent as JSON: {exc}") from None
+
+
+_NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, (set, frozenset, tuple)):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def _is_admission_request(document: Mapping[str, Any]) -> bool:
@@ -82,6 +204,9 @@ def requests_for(
         elif not document.get("kind") or not document.get("apiVersion"):
             raise PlaygroundError(f"document {i} has no kind or apiVersion")
         else:
+            problem = _manifest_problem(document)
+            if problem:
+                raise PlaygroundError(f"document {i}: {problem}")
             deleting = operation == "DELETE"
             found.append(
                 admission_request(
@@ -93,7 +218,33 @@ def requests_for(
                     user=user,
                 )
             )
+        problem = request_problem(found[-1])
+        if problem:
+            raise PlaygroundError(f"document {i}: {problem}")
     return found
+
+
+def _manifest_problem(document: Mapping[str, Any]) -> str | None:
+    """What keeps a manifest from being an object kube-apiserver would send, or None."""
+    for field in ("kind", "apiVersion"):
+        if not isinstance(document[field], str):
+            return f"{field} must be a string"
+    metadata = document.get("metadata")
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        return "metadata must be an object"
+    for field in ("name", "namespace", "generateName"):
+        if not isinstance(metadata.get(field, ""), str):
+            return f"metadata.{field} must be a string"
+    return None
+
+
+def _clusterable(obj: Any) -> bool:
+    """Whether a pasted object can stand in the playground's cluster (keyed by kind and name)."""
+    return (
+        isinstance(obj, dict) and _manifest_problem({"kind": "", "apiVersion": "", **obj}) is None
+    )
 
 
 def evaluate_text(
@@ -114,19 +265,30 @@ def evaluate_text(
     raws = requests_for(
         documents, operation=operation, namespace=namespace or "default", user=user, kinds=kinds
     )
-    cluster = Cluster.of(
-        r["object"] for r in raws if isinstance(r.get("object"), dict) and r["object"].get("kind")
-    )
-    entries = []
-    for raw in raws:
+    cluster = Cluster.of(r["object"] for r in raws if _clusterable(r.get("object")))
+    entries, size = [], 0
+    for i, raw in enumerate(raws, 1):
         started = perf_counter()
         request = Request(raw, cluster=cluster)
-        decision = judge(policy_set, request)
+        try:
+            decision = judge(policy_set, request)
+        except InvalidRequest as exc:
+            raise PlaygroundError(f"document {i}: {exc}") from None
         sent = record(
             decision,
             endpoint="playground",
             seconds=perf_counter() - started,
             bundle=policy_set.digest,
         )
-        entries.append(orjson.loads(orjson.dumps(expand(sent, raw))))  # as the stream shows it
+        try:
+            shown = orjson.dumps(expand(sent, raw))  # as the stream shows it
+        except orjson.JSONEncodeError as exc:  # a mutation that wrote what JSON cannot hold
+            raise PlaygroundError(f"document {i}: the decision cannot be shown: {exc}") from None
+        size += len(shown)
+        if size > MAX_ANSWER:
+            raise PlaygroundError(
+                f"the answer would pass {MAX_ANSWER // 1024 // 1024} MiB; evaluate fewer or "
+                "smaller documents at a time"
+            )
+        entries.append(orjson.loads(shown))
     return entries

@@ -15,13 +15,14 @@ import uvicorn
 import uvloop
 
 from admit.console.app import ConsoleApp
+from admit.console.decisions import DecisionFeed
+from admit.console.hosts import DEFAULT_NAMES
 from admit.console.stats import MetricsHistory
 from admit.core.decision import Decision
 from admit.core.engine import PolicySet
 from admit.core.review import Request
 from admit.server.app import AdmitApp
 from admit.server.config import ServerConfig
-from admit.server.feed import DecisionFeed
 from admit.server.policies import PolicySource
 from admit.server.worker import listening_socket
 
@@ -39,8 +40,10 @@ def run_console(
     store: Callable[..., PolicySource],
     sock: socket.socket,
     webhook_url: str = "",
+    host_names: frozenset[str] = DEFAULT_NAMES,
 ) -> None:
-    """Serve the console until SIGTERM or SIGINT."""
+    """Serve the console until SIGTERM or SIGINT, answering requests for `host_names` (and IP
+    addresses) only."""
     policies = store(None)
     policies.refresh()
     assert config.feed_socket is not None
@@ -54,7 +57,7 @@ def run_console(
     def judge(policy_set: PolicySet, request: Request) -> Decision:
         return webhook.judge(policy_set, request, "all")
 
-    app = ConsoleApp(policies, feed, history, judge, webhook_url=webhook_url)
+    app = ConsoleApp(policies, feed, history, judge, webhook_url=webhook_url, host_names=host_names)
     uv = uvicorn.Config(
         app,
         loop="uvloop",

@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from admit.core.cluster import EMPTY_CLUSTER, Cluster
+from admit.core.shape import InvalidRequest, show
 from admit.core.views import MISSING, View
 
 EMPTY_DATA = View({})
@@ -65,11 +66,22 @@ class Container(View):
         return f"Container({self.path}, name={self.raw.get('name')!r})"
 
 
-def _labels(obj: Any) -> Mapping[str, str] | None:
+def _labels(obj: Any, field: str) -> Mapping[str, str] | None:
+    """The labels of a decoded object: None when it is not an object, {} when it has none.
+    Label selectors compare them as strings, so anything else is an `InvalidRequest`."""
     if not isinstance(obj, dict):
         return None
     meta = obj.get("metadata")
-    return meta.get("labels") or {} if isinstance(meta, dict) else {}
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    if not labels:
+        return {}
+    try:
+        "".join(labels.values())  # one C-level pass that fails on anything but strings
+    except (AttributeError, TypeError):
+        raise InvalidRequest(
+            f"request.{field}.metadata.labels must be an object of strings, got {show(labels)}"
+        ) from None
+    return labels  # type: ignore[no-any-return]
 
 
 class Deferred:
@@ -239,7 +251,8 @@ class Request(_Fields):
         obj = self.raw_object if isinstance(self.raw_object, dict) else self.raw_old_object
         meta = obj.get("metadata") if isinstance(obj, dict) else None
         if isinstance(meta, dict):
-            return str(meta.get("name") or meta.get("generateName") or "")
+            name = meta.get("name") or meta.get("generateName")
+            return name if isinstance(name, str) else ""  # a name of another type is none
         return ""
 
     @property
@@ -269,14 +282,14 @@ class Request(_Fields):
     @property
     def labels(self) -> Mapping[str, str]:
         """Labels of the object, or of the old object on DELETE."""
-        found = _labels(self.raw_object)
+        found = _labels(self.raw_object, "object")
         if found is None:
-            found = _labels(self.raw_old_object)
+            found = _labels(self.raw_old_object, "oldObject")
         return found or {}
 
     @property
     def old_labels(self) -> Mapping[str, str] | None:
-        return _labels(self.raw_old_object)
+        return _labels(self.raw_old_object, "oldObject")
 
     @property
     def containers(self) -> tuple[Container, ...]:

@@ -23,6 +23,7 @@ from admit.core.engine import PolicySet, evaluate
 from admit.core.errors import RuleTimeout
 from admit.core.outcome import RuleResult
 from admit.core.review import Request
+from admit.core.shape import InvalidRequest
 from admit.server import admission, data_api
 from admit.server.deadline import Deadline
 from admit.server.decision_log import DecisionLog
@@ -207,7 +208,12 @@ class AdmitApp:
         if policy_set is None:
             return 200, admission.refuse(api_version, raw["uid"], NO_VERSION), "denied"
         request = Request(raw, cluster=self._cluster_view)
-        decision = self.judge(policy_set, request, phase)
+        try:
+            decision = self.judge(policy_set, request, phase)
+        except RecursionError:  # a mutation's copy or patch of an object nested too deep
+            raise admission.too_deep("request.object") from None
+        except InvalidRequest as exc:  # a field admit checks when it reads it (labels)
+            raise HTTPError(str(exc), code=exc.code) from None
         payload = admission.answer(api_version, raw["uid"], decision, mutating=phase == "mutate")
         if self.metrics is not None:
             self.metrics.decision(decision)

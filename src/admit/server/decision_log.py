@@ -3,11 +3,14 @@
 Lines are buffered and written in whole-line batches (each batch one `write`) at most every
 `interval` seconds or every 64 KiB, so logging costs the request path one small append. A line
 is built straight from the decoded request, and the constant part of each passing rule's entry
-is serialised once: the log costs a few microseconds per decision.
+is serialised once: the log costs a few microseconds per decision. Its caches are bounded (the
+request decides their keys), and it never fails the request it records: a line it cannot build
+is counted and the first one logged.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -17,9 +20,12 @@ import orjson
 from admit.core.decision import Decision
 from admit.core.outcome import RuleResult
 from admit.core.review import Request
+from admit.server.errors import HTTPError
 
+log = logging.getLogger("admit.server")
 _BATCH = 64 * 1024
 _PREFIX_LIMIT = 4096  # cached entry prefixes (rules x outcomes); past it entries are built anew
+_KIND_LIMIT = 1024  # cached kind names; past it (random kinds sent to the port) built anew
 
 
 class DecisionLog:
@@ -37,42 +43,56 @@ class DecisionLog:
         self._size = 0
         self._kinds: dict[tuple[str, str, str], str] = {}
         self._prefixes: dict[tuple[str, str, str, str], bytes] = {}
+        self.failed = 0  # decisions whose line could not be built
 
     def record(
         self, request: Request, decision: Decision, *, endpoint: str, seconds: float, bundle: str
     ) -> None:
+        """Queue the decision's line. Only the request's own fault, found while reading it (a
+        deferred oldObject that is not JSON), is raised; any other failure is counted."""
         if not self.enabled:
             return
-        user = request.user
-        kind = self._kinds.get(request.kind)
-        if kind is None:
-            kind = self._kinds[request.kind] = "/".join(p for p in request.kind if p)
-        head = {
-            "time": time.time(),
-            "uid": request.uid,
-            "endpoint": endpoint,
-            "operation": request.operation,
-            "kind": kind,
-            "namespace": request.namespace,
-            "name": request.name,
-            "user": user.username,
-            "groups": user.groups,
-            "dry_run": request.dry_run,
-            "allowed": decision.allowed,
-            "patch": len(decision.patch),
-            "latency_ms": int(seconds * 1e6) / 1000,
-            "bundle": bundle[:12],
-        }
-        parts = []
-        prefixes = self._prefixes
-        for r in decision.results:
-            if r.violations or r.error:
-                parts.append(self._entry(r))
-            else:  # a passing or skipped rule: its cached constant part and its time
-                prefix = prefixes.get(r[:4]) or self._prefix(r)
-                parts.append(b"%s%d}" % (prefix, r.duration_ns // 1000))
-        results = b",".join(parts)
-        line = b"".join((orjson.dumps(head)[:-1], b',"results":[', results, b"]}\n"))
+        try:  # the line is built inline: a call of its own would cost ~1k instructions
+            user = request.user
+            kind = self._kinds.get(request.kind)
+            if kind is None:
+                kind = "/".join(p for p in request.kind if p)
+                if len(self._kinds) < _KIND_LIMIT:
+                    self._kinds[request.kind] = kind
+            head = {
+                "time": time.time(),
+                "uid": request.uid,
+                "endpoint": endpoint,
+                "operation": request.operation,
+                "kind": kind,
+                "namespace": request.namespace,
+                "name": request.name,
+                "user": user.username,
+                "groups": user.groups,
+                "dry_run": request.dry_run,
+                "allowed": decision.allowed,
+                "patch": len(decision.patch),
+                "latency_ms": int(seconds * 1e6) / 1000,
+                "bundle": bundle[:12],
+            }
+            parts = []
+            prefixes = self._prefixes
+            for r in decision.results:
+                if r.violations or r.error:
+                    parts.append(self._entry(r))
+                else:  # a passing or skipped rule: its cached constant part and its time
+                    prefix = prefixes.get(r[:4]) or self._prefix(r)
+                    parts.append(b"%s%d}" % (prefix, r.duration_ns // 1000))
+            results = b",".join(parts)
+            line = b"".join((orjson.dumps(head)[:-1], b',"results":[', results, b"]}\n"))
+        except HTTPError:  # the request's own fault, found reading it (a malformed oldObject)
+            raise
+        except Exception:
+            self.failed += 1
+            if self.failed == 1 or self.failed % 1000 == 0:
+                log.exception("decision log: no line for request %r (%d so far)", request.uid,
+                              self.failed)  # fmt: skip
+            return
         self._buffer.append(line)
         self._size += len(line)
         if self._size >= _BATCH:

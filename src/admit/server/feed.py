@@ -2,30 +2,29 @@
 
 A worker queues each decision and, a few times a second, sends the queue as datagrams (a JSON
 record and the AdmissionReview body per decision) to a UNIX datagram socket the console owns;
-the console keeps the last few hundred in a ring and fans them out to its live streams. The
-admission path must never block or fail because of the console: queueing is an append, sending
-is non-blocking, and everything that goes wrong (console absent, slow or restarting, entry too
-large) drops the entry and counts it. Only a worker started with a console publishes at all.
+the console (`admit.console.decisions`) keeps the last few hundred and fans them out to its live
+streams. The admission path must never block or fail because of the console: queueing is an
+append, sending is non-blocking, and everything that goes wrong (console absent, slow or
+restarting, entry too large or not encodable) drops the entry and counts it. Only a worker
+started with a console publishes at all. What the console shows of a request has its Secrets
+redacted (`expand`).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import itertools
 import logging
 import os
 import socket
 import struct
 import time
-from collections import deque
-from pathlib import Path
 from typing import Any
 
 import orjson
 
 from admit.core.decision import Decision
 from admit.core.review import Request
+from admit.server.redact import is_secret, redact_object, redact_patch
 
 log = logging.getLogger("admit.feed")
 MAX_DATAGRAM = 60 * 1024  # under the default UNIX datagram limits (net.core.wmem_default)
@@ -34,6 +33,8 @@ _NOISE = ("managedFields",)  # metadata nobody debugs a policy with, and the bul
 MAX_PENDING = 512  # decisions a worker queues between flushes; more are dropped
 FLUSH_EVERY = 0.1  # seconds between a worker's sends: the live stream's extra delay
 _RETRY_ABSENT = 1.0  # seconds between attempts to reach a console that is not there
+MAX_VIOLATIONS = 20  # per rule in a record: one violation per container can be thousands
+MAX_TEXT = 1024  # characters of a message, warning or error in a record
 _PID = [os.getpid()]  # refreshed by each FeedPublisher: workers are forked after the import
 
 
@@ -48,28 +49,30 @@ def _trimmed(obj: Any) -> Any:
     return obj
 
 
+def _cut(text: Any) -> Any:
+    return text[:MAX_TEXT] if isinstance(text, str) and len(text) > MAX_TEXT else text
+
+
 def record(decision: Decision, *, endpoint: str, seconds: float, bundle: str) -> dict[str, Any]:
     """What a worker sends about a decision: only what the request body cannot tell (rule
-    outcomes, messages, paths, patch, timings). Kept lean: it is built on the request path."""
+    outcomes, messages, paths, patch, timings), each rule's violations and every text cut to a
+    bound (`violations_omitted` counts the rest). Built by the flush chore, off the request
+    path."""
+    results = []
+    for r in decision.results:
+        violations = [(_cut(v.message), v.path, v.level) for v in r.violations[:MAX_VIOLATIONS]]
+        row = [r.policy, r.rule, r.result, r.action, violations, _cut(r.error), r.location,
+               r.duration_ns // 1000]  # fmt: skip
+        if len(r.violations) > MAX_VIOLATIONS:
+            row.append(len(r.violations) - MAX_VIOLATIONS)
+        results.append(row)
     return {
         "time": time.time(),
         "endpoint": endpoint,
         "allowed": decision.allowed,
-        "message": decision.message,
-        "warnings": decision.warnings,
-        "results": [
-            (
-                r.policy,
-                r.rule,
-                r.result,
-                r.action,
-                [(v.message, v.path, v.level) for v in r.violations],
-                r.error,
-                r.location,
-                r.duration_ns // 1000,
-            )
-            for r in decision.results
-        ],
+        "message": _cut(decision.message),
+        "warnings": [_cut(w) for w in decision.warnings[:MAX_VIOLATIONS]],
+        "results": results,
         "patch": decision.patch,
         "eval_us": decision.duration_ns // 1000,
         "latency_ms": round(seconds * 1000, 3),
@@ -78,17 +81,23 @@ def record(decision: Decision, *, endpoint: str, seconds: float, bundle: str) ->
     }
 
 
-_RESULT_FIELDS = ("policy", "rule", "result", "action", "violations", "error", "location", "us")
+_RESULT_FIELDS = ("policy", "rule", "result", "action", "violations", "error", "location", "us",
+                  "violations_omitted")  # fmt: skip
 
 
 def expand(sent: dict[str, Any], raw: Any) -> dict[str, Any]:
     """The console's entry for a decision: the worker's record, with rule results as objects
     and the request's identity (kind, namespace, name, user…) and the request itself, trimmed
-    of managedFields, taken from the AdmissionRequest `raw` (None when it was left out)."""
+    of managedFields and with its Secrets redacted, taken from the AdmissionRequest `raw` (None
+    when it was left out)."""
     entry = dict(sent)
     entry["results"] = [dict(zip(_RESULT_FIELDS, r, strict=False)) for r in sent["results"]]
-    request = Request(raw if isinstance(raw, dict) else {})
+    fields = raw if isinstance(raw, dict) else {}
+    request = Request(fields)
     user = request.user
+    secret = (request.kind[0], request.kind[2]) == ("", "Secret") or any(
+        is_secret(fields.get(side)) for side in ("object", "oldObject")
+    )
     entry.update(
         uid=request.uid,
         operation=request.operation,
@@ -98,11 +107,12 @@ def expand(sent: dict[str, Any], raw: Any) -> dict[str, Any]:
         user=user.username,
         groups=list(user.groups),
         dry_run=request.dry_run,
+        patch=redact_patch(sent.get("patch"), secret=secret),
     )
     if isinstance(raw, dict):
         trimmed = {k: v for k, v in raw.items() if k not in ("object", "oldObject")}
-        trimmed["object"] = _trimmed(raw.get("object"))
-        trimmed["oldObject"] = _trimmed(raw.get("oldObject"))
+        trimmed["object"] = redact_object(_trimmed(raw.get("object")), secret=secret)
+        trimmed["oldObject"] = redact_object(_trimmed(raw.get("oldObject")), secret=secret)
         entry["request"] = trimmed
     else:
         entry["request"] = {"object": None, "oldObject": None}
@@ -120,7 +130,10 @@ def encode(sent: dict[str, Any], body: bytes) -> bytes | None:
     if len(body) > MAX_BODY:
         sent = {**sent, "request_omitted": f"{len(body)} bytes, over the feed's cap"}
         body = b""
-    data = orjson.dumps(sent)
+    try:
+        data = orjson.dumps(sent)
+    except orjson.JSONEncodeError:  # a patch nested too deep or holding what JSON cannot
+        return None
     if _FRAME.size + len(data) + len(body) > MAX_DATAGRAM:
         return None
     return _FRAME.pack(len(data), len(body)) + data + body
@@ -141,11 +154,11 @@ def decode(datagram: bytes) -> list[dict[str, Any]]:
         try:
             sent = orjson.loads(data)
             review = orjson.loads(body) if body else None
-        except orjson.JSONDecodeError:
-            continue
-        if isinstance(sent, dict) and isinstance(sent.get("results"), list):
-            raw = review.get("request") if isinstance(review, dict) else None
-            entries.append(expand(sent, raw))
+            if isinstance(sent, dict) and isinstance(sent.get("results"), list):
+                raw = review.get("request") if isinstance(review, dict) else None
+                entries.append(expand(sent, raw))
+        except Exception:  # a frame the console cannot read costs that entry only
+            log.exception("decision feed: an unreadable entry was skipped")
     return entries
 
 
@@ -224,75 +237,3 @@ class FeedPublisher:
 
     def close(self) -> None:
         self._sock.close()
-
-
-class DecisionFeed:
-    """The console's end: binds the socket, keeps the last `size` entries (each given a
-    sequence number `id`) and hands new ones to every live subscriber."""
-
-    def __init__(self, path: str | os.PathLike[str], size: int = 500) -> None:
-        self.path = Path(path)
-        self.recent: deque[dict[str, Any]] = deque(maxlen=size)
-        self._ids = itertools.count(1)
-        self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
-        self._sock: socket.socket | None = None
-
-    def bind(self) -> None:
-        """Own the socket path (a stale one from a previous console is replaced)."""
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        sock.bind(str(self.path))
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
-        sock.setblocking(False)
-        self._sock = sock
-
-    def start(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Read datagrams as they arrive, on `loop`."""
-        if self._sock is None:
-            self.bind()
-        assert self._sock is not None
-        loop.add_reader(self._sock.fileno(), self._drain)
-
-    def _drain(self) -> None:
-        assert self._sock is not None
-        for _ in range(256):  # bounded, so a flood cannot starve the console's HTTP side
-            try:
-                data = self._sock.recv(MAX_DATAGRAM + 1024)
-            except (BlockingIOError, InterruptedError):
-                return
-            for entry in decode(data):
-                self.add(entry)
-
-    def add(self, entry: dict[str, Any]) -> dict[str, Any]:
-        entry["id"] = next(self._ids)
-        self.recent.append(entry)
-        for queue in self._subscribers:
-            with contextlib.suppress(asyncio.QueueFull):  # a slow browser misses entries
-                queue.put_nowait(entry)
-        return entry
-
-    def get(self, entry_id: int) -> dict[str, Any] | None:
-        return next((e for e in reversed(self.recent) if e["id"] == entry_id), None)
-
-    def subscribe(self, backlog: int = 1000) -> asyncio.Queue[dict[str, Any]]:
-        """A queue that receives every new entry until `unsubscribe`; when it is full (a slow
-        reader) new entries skip it rather than wait."""
-        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=backlog)
-        self._subscribers.add(queue)
-        return queue
-
-    def unsubscribe(self, queue: asyncio.Queue[dict[str, Any]]) -> None:
-        self._subscribers.discard(queue)
-
-    def close(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
-        if self._sock is None:
-            return
-        if loop is not None:
-            with contextlib.suppress(Exception):
-                loop.remove_reader(self._sock.fileno())
-        self._sock.close()
-        self._sock = None
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()

@@ -32,6 +32,11 @@ log = logging.getLogger("admit.reload")
 REQUEST_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
 RULE_BUCKETS = (1e-5, 5e-5, 1e-4, 5e-4, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 2)
 _RULE_BUCKETS_NS = tuple(int(b * 1e9) for b in RULE_BUCKETS)
+# Label sets per metric: endpoints and results are a closed set and rules come from bundles,
+# but reloads that rename rules add label sets for as long as the worker lives. Past the bound,
+# new label sets are counted under OVERFLOW (with the result kept last).
+MAX_SERIES = 5000
+OVERFLOW = "(other)"
 
 
 class _Series:
@@ -51,6 +56,11 @@ class _Series:
         series[-1] += value
 
     def start(self, labels: tuple[str, ...]) -> list[float]:
+        """The series of a new label set (or the overflow's, past MAX_SERIES)."""
+        if len(self.series) >= MAX_SERIES:
+            labels = (*(OVERFLOW for _ in labels[:-1]), labels[-1])
+            if labels in self.series:
+                return self.series[labels]
         series = self.series[labels] = [0] * (len(self.bounds) + 3)
         return series
 
