@@ -1,20 +1,23 @@
-"""uvicorn's httptools protocol with a deadline for each whole request.
+"""uvicorn's httptools protocol with a deadline for each whole request and a cap on its head.
 
 uvicorn bounds idle keep-alive time but not a client that opens a connection and then sends its
 headers or body slowly or never (slowloris). This protocol gives every request `timeout`
 seconds from the connection's start (or the request's first byte) to its last byte: past it, a
 request whose headers arrived is answered 408 and the connection closed; otherwise the
 connection is just closed. Enforcing it here costs one timer per request, where an
-`asyncio.timeout` around the app's body read cost ~7 µs. It also releases a connection that the
-client reset at once (uvicorn leaves its keep-alive timer holding it). Depends on
-`HttpToolsProtocol`'s hooks, `cycle.response_started` and `_unset_keepalive_if_required`; tests
-pin the behaviour.
+`asyncio.timeout` around the app's body read cost ~7 µs. The URL and headers together are
+capped at 64 KiB (httptools alone buffers any size): past it the request is answered 414 or 431
+at once and the connection closed, unread. The protocol tells its connection's gate when it is
+busy with a request and when idle, so that the worker closes idle connections first when it
+needs room. It also releases a connection that the client reset at once (uvicorn leaves its
+keep-alive timer holding it). Depends on `HttpToolsProtocol`'s hooks, `cycle.response_started`
+and `_unset_keepalive_if_required`; tests pin the behaviour.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Protocol
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -37,16 +40,40 @@ _TIMEOUT_RESPONSE = _response(
     "request_timeout",
     "the request did not arrive within the client timeout",
 )
-_TOO_LARGE_RESPONSE = _response(
-    b"431 Request Header Fields Too Large", "headers_too_large", "the request headers exceed 64 KiB"
+_HEADERS_TOO_LARGE = _response(
+    b"431 Request Header Fields Too Large",
+    "headers_too_large",
+    "the request URL and headers exceed 64 KiB",
 )
-MAX_HEADER_BYTES = 64 * 1024  # kube-apiserver sends six short headers
+_URL_TOO_LONG = _response(b"414 URI Too Long", "url_too_long", "the request URL exceeds 64 KiB")
+MAX_HEADER_BYTES = 64 * 1024  # URL and headers: kube-apiserver sends a short path, six headers
+
+
+class Gate(Protocol):
+    """What a connection's gate hears from its HTTP protocol (see connections.py)."""
+
+    def busy(self) -> None: ...
+    def idle(self) -> None: ...
+    def closed(self) -> None: ...
+
+
+class _Ungated:
+    def busy(self) -> None:
+        pass
+
+    def idle(self) -> None:
+        pass
+
+    def closed(self) -> None:
+        pass
 
 
 class RequestDeadlineProtocol(HttpToolsProtocol):
     timeout: float = 10.0
+    gate: Gate = _Ungated()
     _deadline: asyncio.TimerHandle | None = None
     _header_bytes: int = 0
+    _requests: int = 0  # begun and not yet answered (more than one only when pipelined)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -55,24 +82,45 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
+        self._requests += 1
+        self.gate.busy()
         if self._deadline is None:
             self._start()
 
+    def on_url(self, url: bytes) -> None:
+        self._header_bytes += len(url)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._refuse(_URL_TOO_LONG)
+            return
+        super().on_url(url)
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value)
-        if self._header_bytes > MAX_HEADER_BYTES:  # httptools alone accepts any size
-            if not self.transport.is_closing():
-                self.transport.write(_TOO_LARGE_RESPONSE)
-                self.transport.close()
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._refuse(_HEADERS_TOO_LARGE)
             return
         super().on_header(name, value)
+
+    def _refuse(self, response: bytes) -> None:
+        """Answer and close; the rest of the request is never read into memory (the parser
+        calls back for each chunk it was fed, but these callbacks keep nothing)."""
+        if not self.transport.is_closing():
+            self.transport.write(response)
+            self.transport.close()
 
     def on_message_complete(self) -> None:
         self._stop()
         super().on_message_complete()
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        self._requests -= 1
+        if not self._requests and not self.transport.is_closing():
+            self.gate.idle()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop()
+        self.gate.closed()
         super().connection_lost(exc)
         # uvicorn cancels the keep-alive timer only on a clean close: after a reset the armed
         # timer kept the connection (~50 KB with its TLS state) alive for the whole keep-alive
