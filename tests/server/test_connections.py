@@ -149,16 +149,17 @@ def test_idle_tls_connections_never_cause_503_and_their_memory_returns(tmp_path,
         time.sleep(1)
         start = [_rss_mib(pid) for pid in workers]
         opened = _idle_tls_wave(server, WAVE, hold=1.0, good=good)
+        assert good.failures == []
         assert opened == WAVE  # none refused: the longest-idle ones were closed to make room
         # The first wave leaves Python's small-object arenas a few MB larger (pinned by a few
         # long-lived objects, reused by later waves): at most 20%, then 10% per wave.
         after_first = _settled_rss(workers, [s * 1.2 for s in start])
         assert all(a <= s * 1.2 for a, s in zip(after_first, start, strict=True)), (start, after_first)
         opened = _idle_tls_wave(server, WAVE, hold=1.0, good=good)
+        assert good.failures == []
         assert opened == WAVE
         after = _settled_rss(workers, [a * 1.1 for a in after_first])
         assert all(a <= b * 1.1 for a, b in zip(after, after_first, strict=True)), (after_first, after)
-        assert good.failures == []
         assert good.fresh > 3
         assert once(server.port, server.tls, "POST", "/validate", GOOD).status == 200
         assert "at the connection limit (--max-connections 1024)" in server.stderr()
@@ -268,20 +269,36 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout(tmp
         server.stop()
 
 
+def _early_answer(sock) -> bytes:
+    """What the server has answered so far, without waiting (TLS 1.3 session tickets make the
+    socket readable with nothing for the application)."""
+    if not select.select([sock], [], [], 0.005)[0]:
+        return b""
+    sock.settimeout(0)
+    try:
+        return sock.recv(65536) or b"(closed)"
+    except ssl.SSLWantReadError:
+        return b""
+    finally:
+        sock.settimeout(5)
+
+
 def test_a_huge_url_is_refused_before_the_rest_is_sent(seed_server):
     # Before: httptools handed uvicorn every piece of the URL and it kept them all.
+    url_size = 64 * 1024 * 1024
     sock = _tls_socket(seed_server)
     sock.sendall(b"GET /")
-    sent, chunk = 0, b"a" * 65536
+    sent, chunk, answer = 0, b"a" * 65536, b""
     started = time.monotonic()
     with contextlib.suppress(OSError):  # the server may stop reading once it answered
-        while sent < 64 * 1024 * 1024 and not select.select([sock], [], [], 0)[0]:
+        while sent < url_size and not (answer := _early_answer(sock)):
             sock.sendall(chunk)
             sent += len(chunk)
-    answer = _answer(sock)
+    answer += _answer(sock)
     sock.close()
     assert answer.startswith(b"HTTP/1.1 414"), f"no 414 after {sent} bytes of URL: {answer[:200]!r}"
     assert b"url_too_long" in answer
-    assert sent <= 1024 * 1024  # answered after the first 64 KiB, not after the whole URL
-    assert time.monotonic() - started < 2
+    # Answered long before the URL's end (what was sent by then sits mostly in socket buffers).
+    assert sent < url_size / 4, sent
+    assert time.monotonic() - started < 5
     assert seed_server.client().post("/validate", GOOD).status == 200

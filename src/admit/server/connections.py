@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import functools
 import logging
 import resource
 import ssl
@@ -44,17 +45,13 @@ def _malloc_trim() -> Callable[[], object] | None:
 
 
 class Connections:
-    """The open connections of one worker; the idle ones ordered from longest idle to freshest.
-
-    A connection is idle from its accept (through its handshake) until the first byte of a
-    request, and again from each response until the next request's first byte; in between it is
-    busy and is never closed to make room.
-    """
+    """The open connections of one worker, least recently active first (accepted, or a
+    request begun). Keeping the order costs a request one C call; who is idle is asked only
+    when the worker needs room."""
 
     def __init__(self, limit: int, release: Callable[[], object] | None = None) -> None:
         self.limit = limit
-        self._open: set[Gate] = set()
-        self._idle: OrderedDict[Gate, None] = OrderedDict()
+        self._open: OrderedDict[Gate, None] = OrderedDict()
         self._peak = 0
         self._release = release or _malloc_trim()
         self._settling: asyncio.TimerHandle | None = None
@@ -66,35 +63,43 @@ class Connections:
         return len(self._open)
 
     def admit(self, gate: Gate) -> bool:
-        """Count a new connection in, closing the longest-idle one at the limit; False when
-        every connection is busy with a request and the new one must be refused."""
+        """Count a new connection in, closing the least recently active idle one at the limit;
+        False when every connection is busy with a request and the new one must be refused."""
         if len(self._open) >= self.limit:
-            if not self._idle:
+            idle = self._least_recently_active_idle()
+            if idle is None:
                 self._refused += 1
                 self._report()
                 return False
-            longest_idle = next(iter(self._idle))
-            longest_idle.abort()  # forgets it
+            idle.abort()  # forgets it
             self._closed_idle += 1
             self._report()
-        self._open.add(gate)
-        self._idle[gate] = None
+        self._open[gate] = None
         self._peak = max(self._peak, len(self._open))
         return True
 
-    def busy(self, gate: Gate) -> None:
-        self._idle.pop(gate, None)
+    def active(self, gate: Gate) -> Callable[[], object]:
+        """What marks `gate` as the most recently active: raises KeyError once it is forgotten."""
+        return functools.partial(self._open.move_to_end, gate)
 
-    def idle(self, gate: Gate) -> None:
-        if gate in self._open:
-            self._idle[gate] = None  # the freshest idle: last to be closed for room
+    def _least_recently_active_idle(self) -> Gate | None:
+        # The busy ones passed over are active now: moved back, they are not scanned again
+        # before every other connection has been.
+        busy = []
+        found = None
+        for gate in self._open:
+            if gate.is_idle():
+                found = gate
+                break
+            busy.append(gate)
+        for gate in busy:
+            self._open.move_to_end(gate)
+        return found
 
     def forget(self, gate: Gate) -> None:
         """A connection is gone; after a wave of them, give their memory back."""
-        if gate not in self._open:
+        if self._open.pop(gate, self) is self:
             return
-        self._open.discard(gate)
-        self._idle.pop(gate, None)
         if self._peak - len(self._open) >= WAVE and self._settling is None:
             loop = asyncio.get_running_loop()
             self._settling = loop.call_later(SETTLE, self._give_memory_back)
@@ -139,7 +144,7 @@ class Gate(asyncio.Protocol):
     TLS session's protocol, so the HTTP protocol and its parser exist only for a completed one.
     """
 
-    __slots__ = ("_deadline", "_handshake", "_http_args", "_tcp")
+    __slots__ = ("_deadline", "_handshake", "_http", "_http_args", "_tcp")
 
     # The worker's settings, bound on a subclass by `tls_http()`: uvicorn builds one protocol
     # per connection from a class.
@@ -157,6 +162,7 @@ class Gate(asyncio.Protocol):
     ) -> None:
         self._http_args = (config, server_state, app_state)
         self._tcp: asyncio.Transport | None = None
+        self._http: RequestDeadlineProtocol | None = None
         self._deadline: asyncio.TimerHandle | None = None
         self._handshake: asyncio.Future[None] | None = None
 
@@ -204,8 +210,9 @@ class Gate(asyncio.Protocol):
         """The TLS session is established: from now on the HTTP protocol serves it."""
         self._stop_clock()
         config, server_state, app_state = self._http_args
-        http = self.http(config=config, server_state=server_state, app_state=app_state)
-        http.gate = self
+        self._http = http = self.http(config=config, server_state=server_state, app_state=app_state)
+        http.active = self.connections.active(self)
+        http.closed = self.closed
         tls.set_protocol(http)
         http.connection_made(tls)
 
@@ -232,14 +239,13 @@ class Gate(asyncio.Protocol):
             self._deadline.cancel()
             self._deadline = None
 
-    # What the HTTP protocol reports.
-    def busy(self) -> None:
-        self.connections.busy(self)
-
-    def idle(self) -> None:
-        self.connections.idle(self)
+    def is_idle(self) -> bool:
+        """Not busy with a request: handshaking, or waiting for one."""
+        return self._http is None or self._http.is_idle()
 
     def closed(self) -> None:
+        """The HTTP protocol's connection is lost."""
+        self._http = None  # a cycle with it, broken so that both are freed at once
         self.connections.forget(self)
 
 

@@ -7,17 +7,20 @@ request whose headers arrived is answered 408 and the connection closed; otherwi
 connection is just closed. Enforcing it here costs one timer per request, where an
 `asyncio.timeout` around the app's body read cost ~7 µs. The URL and headers together are
 capped at 64 KiB (httptools alone buffers any size): past it the request is answered 414 or 431
-at once and the connection closed, unread. The protocol tells its connection's gate when it is
-busy with a request and when idle, so that the worker closes idle connections first when it
-needs room. It also releases a connection that the client reset at once (uvicorn leaves its
-keep-alive timer holding it). Depends on `HttpToolsProtocol`'s hooks, `cycle.response_started`
-and `_unset_keepalive_if_required`; tests pin the behaviour.
+at once and the connection closed, unread. Each request's first byte marks the connection
+active for its gate, and `is_idle` tells the gate whether a request is in progress, so that a
+worker at its connection limit closes an idle connection, never a busy one. It also releases a
+connection that the client reset at once (uvicorn leaves its keep-alive timer holding it).
+Depends on `HttpToolsProtocol`'s hooks and state (`url`, `scope`, `cycle.scope`,
+`cycle.response_started`, `cycle.response_complete`, `_unset_keepalive_if_required`); tests pin
+the behaviour.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -49,31 +52,18 @@ _URL_TOO_LONG = _response(b"414 URI Too Long", "url_too_long", "the request URL 
 MAX_HEADER_BYTES = 64 * 1024  # URL and headers: kube-apiserver sends a short path, six headers
 
 
-class Gate(Protocol):
-    """What a connection's gate hears from its HTTP protocol (see connections.py)."""
-
-    def busy(self) -> None: ...
-    def idle(self) -> None: ...
-    def closed(self) -> None: ...
-
-
-class _Ungated:
-    def busy(self) -> None:
-        pass
-
-    def idle(self) -> None:
-        pass
-
-    def closed(self) -> None:
-        pass
+def _nothing() -> None:
+    return None
 
 
 class RequestDeadlineProtocol(HttpToolsProtocol):
     timeout: float = 10.0
-    gate: Gate = _Ungated()
+    # Set by the connection's gate (connections.py): `active` is called at each request's first
+    # byte (a partial of a C method: no Python frame on the request path), `closed` at the end.
+    active: Callable[[], object] = staticmethod(_nothing)
+    closed: Callable[[], object] = staticmethod(_nothing)
     _deadline: asyncio.TimerHandle | None = None
     _header_bytes: int = 0
-    _requests: int = 0  # begun and not yet answered (more than one only when pipelined)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -82,17 +72,20 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
-        self._requests += 1
-        self.gate.busy()
+        try:  # noqa: SIM105 (contextlib.suppress would cost every request a context manager)
+            self.active()
+        except KeyError:  # the connection was closed to make room a moment ago
+            pass
         if self._deadline is None:
             self._start()
 
     def on_url(self, url: bytes) -> None:
+        # uvicorn's own on_url (no super(): a frame less per request), with the cap
         self._header_bytes += len(url)
         if self._header_bytes > MAX_HEADER_BYTES:
             self._refuse(_URL_TOO_LONG)
             return
-        super().on_url(url)
+        self.url += url
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value)
@@ -112,15 +105,16 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
         self._stop()
         super().on_message_complete()
 
-    def on_response_complete(self) -> None:
-        super().on_response_complete()
-        self._requests -= 1
-        if not self._requests and not self.transport.is_closing():
-            self.gate.idle()
+    def is_idle(self) -> bool:
+        """No request begun and left unanswered (asked only when the worker needs room)."""
+        cycle: Any = self.cycle
+        return self.scope is None or (
+            cycle is not None and cycle.scope is self.scope and cycle.response_complete
+        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop()
-        self.gate.closed()
+        self.closed()
         super().connection_lost(exc)
         # uvicorn cancels the keep-alive timer only on a clean close: after a reset the armed
         # timer kept the connection (~50 KB with its TLS state) alive for the whole keep-alive
