@@ -269,6 +269,17 @@ def test_an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout(tmp
         server.stop()
 
 
+def test_plain_http_on_the_tls_port_is_closed_at_once(seed_server):
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", seed_server.port), timeout=5) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        with contextlib.suppress(ConnectionResetError):
+            while sock.recv(4096):  # whatever TLS alert comes first, then the close
+                pass
+    assert time.monotonic() - started < 1
+    assert seed_server.client().post("/validate", GOOD).status == 200
+
+
 def _early_answer(sock) -> bytes:
     """What the server has answered so far, without waiting (TLS 1.3 session tickets make the
     socket readable with nothing for the application)."""

@@ -1,13 +1,14 @@
 """Every connection a worker holds, from accept to close: counted, timed, and given back.
 
 uvicorn accepts plain TCP and hands each connection to a `Gate`. The gate counts it against the
-worker's `--max-connections` (closing the longest-idle connection to make room, refusing only
-when every connection is busy with a request), runs its TLS handshake under
-`--handshake-timeout`, then hands the TLS transport to the HTTP protocol, which reports when the
-connection is busy and when idle. uvloop's own server-side TLS gives no handle on a connection
+worker's `--max-connections` (closing the least recently active idle connection to make room,
+refusing only when every connection is busy with a request), runs its TLS handshake under
+`--handshake-timeout`, then hands the TLS session to the HTTP protocol, which marks the
+connection active at each request. uvloop's own server-side TLS gives no handle on a connection
 before its handshake completes (and allows 60 s for it), so connections that never start TLS
 could be neither timed out early nor closed to make room. After a wave of connections closes,
-the worker hands the memory they held back to the system.
+the worker hands the memory they held back to the system. Called only by the worker; it never
+answers a request itself.
 """
 
 from __future__ import annotations
@@ -139,12 +140,12 @@ class Gate(asyncio.Protocol):
     handshake, then its HTTP protocol, each built only when the client gets that far.
 
     A connection gets `handshake_timeout` seconds from its accept to a completed handshake.
-    Until its first byte it holds ~1 KB (TLS state would add ~50 KB: OpenSSL's buffers, the
+    Until its first byte it holds ~2 KB (TLS state would add ~50 KB: OpenSSL's buffers, the
     256 KiB read buffer uvloop reserves); until the handshake completes the gate is also the
     TLS session's protocol, so the HTTP protocol and its parser exist only for a completed one.
     """
 
-    __slots__ = ("_deadline", "_handshake", "_http", "_http_args", "_tcp")
+    __slots__ = ("_deadline", "_http", "_http_args", "_tcp")
 
     # The worker's settings, bound on a subclass by `tls_http()`: uvicorn builds one protocol
     # per connection from a class.
@@ -164,7 +165,6 @@ class Gate(asyncio.Protocol):
         self._tcp: asyncio.Transport | None = None
         self._http: RequestDeadlineProtocol | None = None
         self._deadline: asyncio.TimerHandle | None = None
-        self._handshake: asyncio.Future[None] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Called twice: for the TCP connection, then for its TLS session. uvloop's transports
@@ -188,7 +188,7 @@ class Gate(asyncio.Protocol):
         tcp = self._tcp
         assert tcp is not None
         loop = asyncio.get_running_loop()
-        self._handshake = handshake = loop.create_future()
+        handshake = loop.create_future()
         handshake.add_done_callback(self._handshake_over)
         tls = SSLProtocol(
             loop, self, self.context, handshake, server_side=True,
