@@ -83,7 +83,7 @@ class Connections:
     def _least_recently_active_idle(self) -> Gate | None:
         # The busy ones passed over are active now: moved back, they are not scanned again
         # before every other connection has been. When all are busy, one pass of the limit's
-        # size (0.3 ms for 1,024, measured) refuses the newcomer: less than its handshake would cost.
+        # size (0.3 ms for 1,024, measured) refuses the newcomer: less than a handshake costs.
         busy = []
         found = None
         for gate in self._open:
