@@ -103,6 +103,7 @@ def drive(count: int, src: Path) -> None:
         gates.connections.admit(gate)
         gate._http = protocol
         protocol.active = gates.connections.active(gate)
+        protocol.first_request = gate.first_request
         protocol.closed = gate.closed
     transport = Transport()
     protocol.connection_made(transport)

@@ -178,8 +178,9 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     default=1024,
     show_default=True,
     envvar="ADMIT_MAX_CONNECTIONS",
-    help="Connections per worker, counting handshaking, idle and busy ones. At the limit the "
-    "longest-idle one is closed for a new one; a new one is refused only when all are busy.",
+    help="Connections per worker, counting handshaking, idle and busy ones. At the limit an "
+    "idle one is closed for a new one (silent ones first); a new one is refused only when all "
+    "are busy with a request.",
 )
 @click.option(
     "--drain-timeout",

@@ -1,14 +1,13 @@
 """Every connection a worker holds, from accept to close: counted, timed, and given back.
 
 uvicorn accepts plain TCP and hands each connection to a `Gate`. The gate counts it against the
-worker's `--max-connections` (closing the least recently active idle connection to make room,
-refusing only when every connection is busy with a request), runs its TLS handshake under
-`--handshake-timeout`, then hands the TLS session to the HTTP protocol, which marks the
-connection active at each request. uvloop's own server-side TLS gives no handle on a connection
-before its handshake completes (and allows 60 s for it), so connections that never start TLS
-could be neither timed out early nor closed to make room. After a wave of connections closes,
-the worker hands the memory they held back to the system. Called only by the worker; it never
-answers a request itself.
+worker's `--max-connections` (closing an idle connection to make room, refusing only when every
+connection is busy with a request), runs its TLS handshake under `--handshake-timeout`, then
+hands the TLS session to the HTTP protocol, which marks the connection active at each request.
+uvloop's own server-side TLS gives no handle on a connection before its handshake completes
+(and allows 60 s for it), so connections that never start TLS could be neither timed out early
+nor closed to make room. After a wave of connections closes, the worker hands the memory they
+held back to the system. Used only by the worker; it never answers a request itself.
 """
 
 from __future__ import annotations
@@ -45,14 +44,27 @@ def _malloc_trim() -> Callable[[], object] | None:
     return lambda: trim(0)
 
 
+Stage = OrderedDict["Gate", None]  # least recently active first
+
+
 class Connections:
-    """The open connections of one worker, least recently active first (accepted, or a
-    request begun). Keeping the order costs a request one C call; who is idle is asked only
-    when the worker needs room."""
+    """The open connections of one worker, in two queues ordered by activity.
+
+    `fresh` holds the connections that have not begun a request yet; each moves to the back
+    when accepted, at its first byte and when its handshake completes. `used` holds those that
+    have begun one; each moves to the back at every request's first byte. At the limit, the
+    connection closed to make room is the front of `fresh` (it has gone longest without
+    progress: a client's handshake and first request take milliseconds), else the least
+    recently active `used` one that is idle. A connection busy with a request is never closed.
+    So a wave of connections that never speak, or handshake and then say nothing, is what
+    makes room, not kube-apiserver's kept-alive connections nor its new ones in progress.
+    Keeping the order costs a request one C call; who is idle is asked only at the limit.
+    """
 
     def __init__(self, limit: int, release: Callable[[], object] | None = None) -> None:
         self.limit = limit
-        self._open: OrderedDict[Gate, None] = OrderedDict()
+        self.fresh: Stage = OrderedDict()
+        self.used: Stage = OrderedDict()
         self._peak = 0
         self._release = release or _malloc_trim()
         self._settling: asyncio.TimerHandle | None = None
@@ -60,11 +72,14 @@ class Connections:
         self._refused = 0
         self._reporting: asyncio.TimerHandle | None = None
 
+    def __len__(self) -> int:
+        return len(self.fresh) + len(self.used)
+
     def admit(self, gate: Gate) -> bool:
-        """Count a new connection in, closing the least recently active idle one at the limit;
-        False when every connection is busy with a request and the new one must be refused."""
-        if len(self._open) >= self.limit:
-            idle = self._least_recently_active_idle()
+        """Count a new connection in, making room at the limit; False when every connection is
+        busy with a request and the new one must be refused."""
+        if len(self) >= self.limit:
+            idle = self._to_close()
             if idle is None:
                 self._refused += 1
                 self._report()
@@ -72,35 +87,51 @@ class Connections:
             idle.abort()  # forgets it
             self._closed_idle += 1
             self._report()
-        self._open[gate] = None
-        self._peak = max(self._peak, len(self._open))
+        self.fresh[gate] = None
+        self._peak = max(self._peak, len(self))
         return True
 
-    def active(self, gate: Gate) -> Callable[[], object]:
-        """What marks `gate` as the most recently active: raises KeyError once it is forgotten."""
-        return functools.partial(self._open.move_to_end, gate)
+    def progress(self, gate: Gate) -> None:
+        """A connection without a request yet got further (its first byte, its handshake)."""
+        if gate in self.fresh:
+            self.fresh.move_to_end(gate)
 
-    def _least_recently_active_idle(self) -> Gate | None:
+    def active(self, gate: Gate) -> Callable[[], object]:
+        """What marks `gate` as the most recently active of the used connections; raises
+        KeyError when it is not one (at its first request, or once forgotten)."""
+        return functools.partial(self.used.move_to_end, gate)
+
+    def first_request(self, gate: Gate) -> None:
+        if gate in self.fresh:
+            del self.fresh[gate]
+            self.used[gate] = None
+
+    def _to_close(self) -> Gate | None:
+        if self.fresh:
+            return next(iter(self.fresh))
         # The busy ones passed over are active now: moved back, they are not scanned again
         # before every other connection has been. When all are busy, one pass of the limit's
         # size (0.3 ms for 1,024, measured) refuses the newcomer: less than a handshake costs.
         busy = []
         found = None
-        for gate in self._open:
+        for gate in self.used:
             if gate.is_idle():
                 found = gate
                 break
             busy.append(gate)
         for gate in busy:
-            self._open.move_to_end(gate)
+            self.used.move_to_end(gate)
         return found
 
     def forget(self, gate: Gate) -> None:
         """A connection is gone; after a wave of them, give their memory back."""
-        if gate not in self._open:
-            return
-        del self._open[gate]
-        if self._peak - len(self._open) >= WAVE and self._settling is None:
+        if gate in self.fresh:
+            del self.fresh[gate]
+        elif gate in self.used:
+            del self.used[gate]
+        else:
+            return  # already forgotten
+        if self._peak - len(self) >= WAVE and self._settling is None:
             loop = asyncio.get_running_loop()
             self._settling = loop.call_later(SETTLE, self._give_memory_back)
 
@@ -112,7 +143,7 @@ class Connections:
         pinned by a few long-lived objects and are reused by the next wave). One call takes
         3-5 ms, once per wave."""
         self._settling = None
-        self._peak = len(self._open)
+        self._peak = len(self)
         if self._release is not None:
             self._release()
 
@@ -186,6 +217,7 @@ class Gate(asyncio.Protocol):
         """The first bytes (a ClientHello, if it is TLS): from here the TLS protocol reads."""
         tcp = self._tcp
         assert tcp is not None
+        self.connections.progress(self)
         loop = asyncio.get_running_loop()
         handshake = loop.create_future()
         handshake.add_done_callback(self._handshake_over)
@@ -208,9 +240,11 @@ class Gate(asyncio.Protocol):
     def _hand_over(self, tls: asyncio.Transport) -> None:
         """The TLS session is established: from now on the HTTP protocol serves it."""
         self._stop_clock()
+        self.connections.progress(self)
         config, server_state, app_state = self._http_args
         self._http = http = self.http(config=config, server_state=server_state, app_state=app_state)
         http.active = self.connections.active(self)
+        http.first_request = self.first_request
         http.closed = self.closed
         tls.set_protocol(http)
         http.connection_made(tls)
@@ -241,6 +275,9 @@ class Gate(asyncio.Protocol):
     def is_idle(self) -> bool:
         """Not busy with a request: handshaking, or waiting for one."""
         return self._http is None or self._http.is_idle()
+
+    def first_request(self) -> None:
+        self.connections.first_request(self)
 
     def closed(self) -> None:
         """The HTTP protocol's connection is lost."""

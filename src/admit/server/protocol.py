@@ -59,8 +59,11 @@ def _nothing() -> None:
 class RequestDeadlineProtocol(HttpToolsProtocol):
     timeout: float = 10.0
     # Set by the connection's gate (connections.py): `active` is called at each request's first
-    # byte (a partial of a C method: no Python frame on the request path), `closed` at the end.
+    # byte (a partial of a C method: no Python frame on the request path) and raises KeyError
+    # at the connection's first request, which `first_request` is then told of; `closed` at
+    # the end.
     active: Callable[[], object] = staticmethod(_nothing)
+    first_request: Callable[[], object] = staticmethod(_nothing)
     closed: Callable[[], object] = staticmethod(_nothing)
     _deadline: asyncio.TimerHandle | None = None
     _header_bytes: int = 0
@@ -72,10 +75,10 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
-        try:  # noqa: SIM105 (contextlib.suppress would cost every request a context manager)
+        try:
             self.active()
-        except KeyError:  # the connection was closed to make room a moment ago
-            pass
+        except KeyError:  # the connection's first request (or it was closed a moment ago)
+            self.first_request()
         if self._deadline is None:
             self._start()
 
