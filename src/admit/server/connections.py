@@ -31,6 +31,7 @@ log = logging.getLogger("admit.connections")
 REPORT_EVERY = 10.0  # seconds between two warnings about closed or refused connections
 WAVE = 256  # connections closed since the last peak that are worth giving memory back for
 SETTLE = 1.0  # seconds to let a wave finish closing before giving its memory back
+SPARE_FILES = 128  # descriptors besides connections: the socket, logs, pipes, cluster watches
 
 
 def _malloc_trim() -> Callable[[], object] | None:
@@ -216,7 +217,8 @@ class Gate(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         """The first bytes (a ClientHello, if it is TLS): from here the TLS protocol reads."""
         tcp = self._tcp
-        assert tcp is not None
+        if tcp is None or tcp.is_closing():  # closed to make room in the meantime
+            return
         self.connections.progress(self)
         loop = asyncio.get_running_loop()
         handshake = loop.create_future()
@@ -303,8 +305,6 @@ def tls_http(
     }
     return type("Gate", (Gate,), attrs)
 
-
-SPARE_FILES = 128  # descriptors besides connections: the socket, logs, pipes, cluster watches
 
 
 def _allow_open_files(needed: int) -> None:
