@@ -150,7 +150,7 @@ def test_idle_tls_connections_never_cause_503_and_their_memory_returns(tmp_path,
         start = [_rss_mib(pid) for pid in workers]
         opened = _idle_tls_wave(server, WAVE, hold=1.0, good=good)
         assert good.failures == []
-        assert opened == WAVE  # none refused: the longest-idle ones were closed to make room
+        assert opened == WAVE  # none refused: silent ones were closed to make room
         # The first wave leaves Python's small-object arenas a few MB larger (pinned by a few
         # long-lived objects, reused by later waves): at most 20%, then 10% per wave.
         after_first = _settled_rss(workers, [s * 1.2 for s in start])
