@@ -9,7 +9,7 @@ validating UPDATE (6.3 KB) arrives in one piece on an in-memory transport, a tri
 answers, and the next request follows on the same kept-alive connection, with the connection
 counted by a worker's gate as in the server. `--src` counts another checkout's `src/` (e.g.
 before a change). Each figure is (instructions of N requests - instructions of none) / N under
-callgrind; runs of the same code differ by ~0.2% (timers read the clock).
+callgrind; runs of the same code differ by up to ~0.5% (timers read the clock).
 
 Measured (N=5000, 2-core machine): 156,577-157,209 per request over five runs, mean 156,806,
 against 156,550 and 157,335 for the protocol before the gate (uvicorn's limit_concurrency, no
