@@ -149,12 +149,41 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     help="Cache the kinds rules read (reads=) from the cluster; off: request.cluster is empty.",
 )
 @click.option(
+    "--handshake-timeout",
+    type=click.FloatRange(0.1),
+    default=5.0,
+    show_default=True,
+    envvar="ADMIT_HANDSHAKE_TIMEOUT",
+    help="Seconds from a new connection to its completed TLS handshake (also the longest a "
+    "TLS close waits for the client).",
+)
+@click.option(
     "--client-timeout",
     type=click.FloatRange(0.1),
     default=10.0,
     show_default=True,
     envvar="ADMIT_CLIENT_TIMEOUT",
-    help="Seconds a client may take to send its request headers, and then its body.",
+    help="Seconds a client may take to send a whole request: from the handshake (or, on a "
+    "kept-alive connection, the request's first byte) to its last byte.",
+)
+@click.option(
+    "--keepalive-timeout",
+    type=click.IntRange(1),
+    default=100,
+    show_default=True,
+    envvar="ADMIT_KEEPALIVE_TIMEOUT",
+    help="Seconds an idle kept-alive connection stays open (kube-apiserver closes its own "
+    "after 90 s).",
+)
+@click.option(
+    "--max-connections",
+    type=click.IntRange(1),
+    default=1024,
+    show_default=True,
+    envvar="ADMIT_MAX_CONNECTIONS",
+    help="Connections per worker, counting handshaking, idle and busy ones. At the limit an "
+    "idle one is closed for a new one (silent ones first); a new one is refused only when all "
+    "are busy with a request.",
 )
 @click.option(
     "--drain-timeout",
@@ -254,7 +283,10 @@ def serve(
     configmap_namespaces: tuple[str, ...],
     kubeconfig: Path | None,
     cluster_cache: bool,
+    handshake_timeout: float,
     client_timeout: float,
+    keepalive_timeout: int,
+    max_connections: int,
     drain_timeout: float,
     decision_log: str,
     metrics_dir: Path | None,
@@ -334,7 +366,10 @@ def serve(
             workers=workers or os.cpu_count() or 1,
             rule_timeout=rule_timeout,
             max_body=max_body,
+            handshake_timeout=handshake_timeout,
             client_timeout=client_timeout,
+            keepalive_timeout=keepalive_timeout,
+            max_connections=max_connections,
             drain_timeout=drain_timeout,
             decision_log=None if decision_log == "off" else decision_log,
             metrics_dir=_metrics_dir(metrics_dir or run.root / "metrics"),

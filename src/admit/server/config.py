@@ -23,7 +23,11 @@ class ServerConfig:
     rule_timeout: float = 2.0
     max_body: int = 4 * MiB
     client_timeout: float = 10.0
-    keepalive_timeout: float = 120.0
+    # kube-apiserver drops a connection idle for 90 s (Go's IdleConnTimeout): waiting a little
+    # longer means the server never closes one that kube-apiserver is about to reuse.
+    keepalive_timeout: float = 100.0
+    handshake_timeout: float = 5.0  # also bounds the TLS close (uvloop's default: 60 s and 30 s)
+    max_connections: int = 1024  # per worker: handshaking, idle and busy connections together
     drain_timeout: float = 25.0
     decision_log: str | None = "-"
     metrics_dir: Path | None = None
@@ -48,6 +52,10 @@ class ServerConfig:
             problems.append("rule timeout must be 0 (off) or positive")
         if self.max_body < 1024:
             problems.append("max body must be at least 1024 bytes")
+        if self.handshake_timeout <= 0 or self.keepalive_timeout <= 0 or self.client_timeout <= 0:
+            problems.append("the handshake, client and keep-alive timeouts must be positive")
+        if self.max_connections < 1:
+            problems.append("max connections must be at least 1")
         if problems:
             raise ValueError("; ".join(problems))
 

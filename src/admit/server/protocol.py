@@ -1,19 +1,25 @@
-"""uvicorn's httptools protocol with a deadline for each whole request.
+"""uvicorn's httptools protocol with a deadline for each whole request and a cap on its head.
 
 uvicorn bounds idle keep-alive time but not a client that opens a connection and then sends its
 headers or body slowly or never (slowloris). This protocol gives every request `timeout`
 seconds from the connection's start (or the request's first byte) to its last byte: past it, a
 request whose headers arrived is answered 408 and the connection closed; otherwise the
 connection is just closed. Enforcing it here costs one timer per request, where an
-`asyncio.timeout` around the app's body read cost ~7 µs. It also releases a connection that the
-client reset at once (uvicorn leaves its keep-alive timer holding it). Depends on
-`HttpToolsProtocol`'s hooks, `cycle.response_started` and `_unset_keepalive_if_required`; tests
-pin the behaviour.
+`asyncio.timeout` around the app's body read cost ~7 µs. The URL and headers together are
+capped at 64 KiB (httptools alone buffers any size): past it the request is answered 414 or 431
+at once and the connection closed, unread. Each request's first byte marks the connection
+active for its gate, and `is_idle` tells the gate whether a request is in progress, so that a
+worker at its connection limit closes an idle connection, never a busy one. It also releases a
+connection that the client reset at once (uvicorn leaves its keep-alive timer holding it).
+Depends on `HttpToolsProtocol`'s hooks and state (`url`, `scope`, `cycle.scope`,
+`cycle.response_started`, `cycle.response_complete`, `_unset_keepalive_if_required`); tests pin
+the behaviour.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -37,14 +43,28 @@ _TIMEOUT_RESPONSE = _response(
     "request_timeout",
     "the request did not arrive within the client timeout",
 )
-_TOO_LARGE_RESPONSE = _response(
-    b"431 Request Header Fields Too Large", "headers_too_large", "the request headers exceed 64 KiB"
+_HEADERS_TOO_LARGE = _response(
+    b"431 Request Header Fields Too Large",
+    "headers_too_large",
+    "the request URL and headers exceed 64 KiB",
 )
-MAX_HEADER_BYTES = 64 * 1024  # kube-apiserver sends six short headers
+_URL_TOO_LONG = _response(b"414 URI Too Long", "url_too_long", "the request URL exceeds 64 KiB")
+MAX_HEADER_BYTES = 64 * 1024  # URL and headers: kube-apiserver sends a short path, six headers
+
+
+def _nothing() -> None:
+    return None
 
 
 class RequestDeadlineProtocol(HttpToolsProtocol):
     timeout: float = 10.0
+    # Set by the connection's gate (connections.py): `active` is called at each request's first
+    # byte (a partial of a C method: no Python frame on the request path) and raises KeyError
+    # at the connection's first request, which `first_request` is then told of; `closed` at
+    # the end.
+    active: Callable[[], object] = staticmethod(_nothing)
+    first_request: Callable[[], object] = staticmethod(_nothing)
+    closed: Callable[[], object] = staticmethod(_nothing)
     _deadline: asyncio.TimerHandle | None = None
     _header_bytes: int = 0
 
@@ -55,24 +75,49 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._header_bytes = 0
+        try:
+            self.active()
+        except KeyError:  # the connection's first request (or it was closed a moment ago)
+            self.first_request()
         if self._deadline is None:
             self._start()
 
+    def on_url(self, url: bytes) -> None:
+        # uvicorn's own on_url (no super(): a frame less per request), with the cap
+        self._header_bytes += len(url)
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._refuse(_URL_TOO_LONG)
+            return
+        self.url += url
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_bytes += len(name) + len(value)
-        if self._header_bytes > MAX_HEADER_BYTES:  # httptools alone accepts any size
-            if not self.transport.is_closing():
-                self.transport.write(_TOO_LARGE_RESPONSE)
-                self.transport.close()
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._refuse(_HEADERS_TOO_LARGE)
             return
         super().on_header(name, value)
+
+    def _refuse(self, response: bytes) -> None:
+        """Answer and close; the rest of the request is never read into memory (the parser
+        calls back for each chunk it was fed, but these callbacks keep nothing)."""
+        if not self.transport.is_closing():
+            self.transport.write(response)
+            self.transport.close()
 
     def on_message_complete(self) -> None:
         self._stop()
         super().on_message_complete()
 
+    def is_idle(self) -> bool:
+        """No request begun and left unanswered (asked only when the worker needs room)."""
+        cycle: Any = self.cycle
+        return self.scope is None or (
+            cycle is not None and cycle.scope is self.scope and cycle.response_complete
+        )
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._stop()
+        self.closed()
         super().connection_lost(exc)
         # uvicorn cancels the keep-alive timer only on a clean close: after a reset the armed
         # timer kept the connection (~50 KB with its TLS state) alive for the whole keep-alive

@@ -27,6 +27,7 @@ import uvloop
 from admit.core.engine import PolicySet
 from admit.server.app import AdmitApp
 from admit.server.config import ServerConfig
+from admit.server.connections import tls_http
 from admit.server.decision_log import DecisionLog
 from admit.server.feed import FLUSH_EVERY, FeedPublisher
 from admit.server.metrics import Metrics
@@ -131,18 +132,23 @@ def run_worker(
     uv = uvicorn.Config(
         app,
         loop="uvloop",
-        http=with_request_timeout(config.client_timeout),
+        # TLS is the gate's (uv.ssl stays None): it bounds the handshake and the connection count
+        # (uvicorn's limit_concurrency counted idle connections too, and answered 503).
+        http=tls_http(
+            tls.context,
+            with_request_timeout(config.client_timeout),
+            max_connections=config.max_connections,
+            handshake_timeout=config.handshake_timeout,
+        ),
         lifespan="off",
         access_log=False,
         log_config=None,
         server_header=False,
         date_header=False,
         timeout_keep_alive=int(config.keepalive_timeout),
-        limit_concurrency=1024,  # past it uvicorn answers 503 rather than queueing without bound
         timeout_graceful_shutdown=int(config.drain_timeout),
     )
     uv.load()
-    uv.ssl = tls.context
     server = uvicorn.Server(uv)
 
     def publish_metrics() -> None:
