@@ -102,7 +102,8 @@ def test_sarif_is_valid_sarif_2_1_0_on_the_seed_and_the_library(capsys, bundle, 
     assert errors == [], errors[0].message if errors else ""
     [run_] = document["runs"]
     rules = run_["tool"]["driver"]["rules"]
-    assert code == 1 and run_["results"]
+    assert code == 1
+    assert run_["results"]
     for result in run_["results"]:
         assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
         [where] = result["locations"]
@@ -134,7 +135,7 @@ def test_sarif_rules_carry_their_docstrings_and_results_their_place(capsys):
 
 def test_github_annotations_point_at_file_and_line(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    f, second = two_pods(tmp_path)
+    _f, second = two_pods(tmp_path)
     code, out, _ = run(capsys, "check", SEED, "pods.yaml", "-o", "github")
     assert code == 1
     assert out.splitlines() == [
