@@ -85,6 +85,7 @@ def message_format_option(func: F) -> F:
     return click.option(
         "--message-format",
         default=DEFAULT_MESSAGE_FORMAT,
+        envvar="ADMIT_MESSAGE_FORMAT",
         show_default=True,
         callback=_check_format,
         metavar="FORMAT",
