@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -51,10 +51,18 @@ def error_message(result: RuleResult) -> str:
     return f"rule {result.key} failed: {result.error}" + (f" (at {where})" if where else "")
 
 
+_PASS, _SKIP, _MUTATE = (Row("pass"),), (Row("skip"),), (Row("mutate"),)
+
+
 def rows(result: RuleResult, message_format: str | None = None) -> tuple[Row, ...]:
     """The rows of a rule result: one per violation (its outcome from the rule's action and the
     violation's level), the error, the patch of a mutation, or a single bare row."""
-    if result.result == "error":
+    verdict = result.result
+    if verdict == "pass":  # most results: shared rows, nothing built
+        return _MUTATE if result.patch else _PASS
+    if verdict == "skip":
+        return _SKIP
+    if verdict == "error":
         return (Row("error", format_message(message_format, error_message(result), result)),)
     if result.violations:
         found = []
@@ -66,14 +74,17 @@ def rows(result: RuleResult, message_format: str | None = None) -> tuple[Row, ..
                 outcome = "fail"
             else:
                 outcome = "warn"
-            found.append(Row(outcome, format_message(message_format, v.message, result), v.path))
+            message = v.message if message_format is None else format_message(
+                message_format, v.message, result
+            )
+            found.append(Row(outcome, message, v.path))
         return tuple(found)
-    if result.patch:
-        return (Row("mutate"),)
-    return (Row("skip" if result.result == "skip" else "pass"),)
+    return _PASS
 
 
-def worst(found: Iterable[Row]) -> Reported:
+def worst(found: Sequence[Row]) -> Reported:
+    if len(found) == 1:
+        return found[0].outcome
     return max((row.outcome for row in found), key=_WORST.__getitem__, default="pass")
 
 
@@ -135,19 +146,18 @@ class Report:
     skipped: Sequence[Skipped] = ()
     message_format: str | None = None
     fail_on_warn: bool = False
-    _rows: dict[int, tuple[Row, ...]] = field(default_factory=dict, compare=False)
+    _results: list[tuple[Checked, RuleResult, tuple[Row, ...]]] = field(
+        default_factory=list, compare=False, repr=False
+    )
 
-    def rows(self, result: RuleResult) -> tuple[Row, ...]:
-        key = id(result)
-        found = self._rows.get(key)
-        if found is None:
-            found = self._rows[key] = rows(result, self.message_format)
-        return found
-
-    def results(self) -> Iterable[tuple[Checked, RuleResult, tuple[Row, ...]]]:
-        for item in self.checked:
-            for r in item.decision.results:
-                yield item, r, self.rows(r)
+    def results(self) -> list[tuple[Checked, RuleResult, tuple[Row, ...]]]:
+        """Every rule result with its rows, in input order (built once, on first use)."""
+        if not self._results and self.checked:
+            fmt = self.message_format
+            self._results.extend(
+                (item, r, rows(r, fmt)) for item in self.checked for r in item.decision.results
+            )
+        return self._results
 
     def summary(self) -> dict[str, int]:
         """How many rule results had each outcome (the worst of their rows)."""

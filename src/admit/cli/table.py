@@ -20,15 +20,18 @@ _NARROWEST = 24  # below this many columns for messages, wrapping helps no one: 
 
 def to_table(report: Report, *, verbose: bool, color: bool, width: int | None = None) -> str:
     table: list[tuple[str, ...]] = []
+    labelled: tuple[object, str, str] = (None, "", "")  # the last item's where and label
     for item, r, found in report.results():
         for entry in found:
             if not verbose and entry.outcome in ("pass", "skip"):
                 continue
+            if labelled[0] is not item:
+                labelled = (item, item.manifest.where, item.label)
             if entry.outcome == "mutate":
                 text = json.dumps(list(r.patch), separators=(",", ":"))
             else:
                 text = (entry.message or "") + (f"  [{entry.path}]" if entry.path else "")
-            table.append((item.manifest.where, item.label, r.key, entry.outcome, text))
+            table.append((labelled[1], labelled[2], r.key, entry.outcome, text))
     lines = []
     if table:
         widths = [max(len(row[i]) for row in [_HEADER, *table]) for i in range(4)]
