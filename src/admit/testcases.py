@@ -26,6 +26,7 @@ from admit.core.outcome import Outcome, RuleResult
 from admit.core.review import Request
 from admit.loading.config import apply_config, normalise
 from admit.loading.loader import load_bundle
+from admit.loading.overrides import Overrides
 from admit.loading.testcases import Case, CaseFile, Expectation, discover, read_case_file
 from admit.loading.yamlfile import LineDict
 
@@ -272,12 +273,17 @@ class Report:
         return not self.problems and all(r.outcome == "passed" for r in self.results)
 
 
-def run_bundle(bundle: str | os.PathLike[str], *, select: str | None = None) -> Report:
-    """Load the bundle (raising `BundleError`) and run its test cases whose `file::name`
-    contains `select`."""
+def run_bundle(
+    bundle: str | os.PathLike[str],
+    *,
+    select: str | None = None,
+    overrides: Overrides | None = None,
+) -> Report:
+    """Load the bundle (raising `BundleError`), with `overrides` (`--set`, `--config`) over its
+    admit.yaml, and run its test cases whose `file::name` contains `select`."""
     start = perf_counter_ns()
     root = Path(bundle)
-    runner = Runner(load_bundle(root))
+    runner = Runner(load_bundle(root, overrides=overrides))
     problems: list[Problem] = []
     results: list[CaseResult] = []
     for path in discover(root):

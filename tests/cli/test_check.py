@@ -39,6 +39,7 @@ def test_a_deployment_template_violation_points_into_the_template(capsys, tmp_pa
     assert code == 1
     [failure] = [r for r in json.loads(out)["results"] if r["result"] == "fail"]
     assert failure == {
+        "source": {"file": str(f), "line": 1, "document": 1},
         "resource": {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -51,6 +52,7 @@ def test_a_deployment_template_violation_points_into_the_template(capsys, tmp_pa
         "action": "enforce",
         "message": "192.168.64.1:5000/nginx:latest tag end with :latest",
         "path": "spec.template.spec.containers[1].image",
+        "patch": None,
     }
 
 
@@ -59,10 +61,15 @@ def test_json_output_is_the_documented_document(capsys):
     document = json.loads(out)
     assert code == 1
     assert set(document) == {"results", "summary"}
-    assert document["summary"] == {"pass": 4, "fail": 2, "warn": 0, "error": 0, "skip": 0}
+    assert document["summary"] == {
+        "pass": 4, "mutate": 0, "fail": 2, "warn": 0, "audit": 0, "error": 0, "skip": 0,
+    }  # fmt: skip
     for entry in document["results"]:
-        assert set(entry) == {"resource", "policy", "rule", "result", "action", "message", "path"}
+        assert set(entry) == {
+            "source", "resource", "policy", "rule", "result", "action", "message", "path", "patch",
+        }  # fmt: skip
         assert set(entry["resource"]) == {"apiVersion", "kind", "namespace", "name"}
+        assert set(entry["source"]) == {"file", "line", "document"}
 
 
 def test_junit_output_counts_failures(capsys):
@@ -81,7 +88,7 @@ def test_namespace_default_applies_to_objects_without_one(capsys, tmp_path):
     assert json.loads(out)["results"][0]["resource"]["namespace"] == "team-a"
 
 
-def test_warn_actions_do_not_fail_the_check(capsys, tmp_path):
+def test_warn_actions_do_not_fail_the_check_and_read_as_warn(capsys, tmp_path):
     bundle = write_bundle(
         tmp_path / "b",
         {
@@ -91,8 +98,8 @@ def test_warn_actions_do_not_fail_the_check(capsys, tmp_path):
     )
     code, out, _ = run(capsys, "check", bundle, SEED / "pods" / "pod-ok.yaml")
     assert code == 0
-    assert "fail (warn)" in out
-    assert "careful" in out
+    assert " warn    careful" in out
+    assert out.rstrip().endswith("1 resource checked: 1 warn")
 
 
 def test_a_rule_that_raises_is_reported_with_file_and_line_not_a_traceback(capsys, tmp_path):
@@ -121,10 +128,10 @@ def test_a_broken_bundle_exits_3_listing_its_problems(capsys, tmp_path):
 
 def test_unreadable_input_exits_2_after_checking_the_rest(capsys, tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("kind: Pod\napiVersion: v1\n---\n- a list\n")
+    bad.write_text("kind: Pod\napiVersion: v1\n---\nkind: [unclosed\n")
     code, out, err = run(capsys, "check", SEED, bad, SEED / "pods" / "pod-ok.yaml")
     assert code == 2
-    assert f"{bad}:4: expected a Kubernetes object (a mapping), found list" in err
+    assert f"{bad}:5: invalid YAML" in err
     assert "2 resources checked" in out
 
 

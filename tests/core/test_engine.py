@@ -327,3 +327,50 @@ def test_subresources_are_matched_only_when_named():
     assert [r.rule for r in decision.results] == ["no_exec"]  # kind PodExecOptions, pods/exec
     assert decision.denials == ("no exec into complex",)
     assert admit.evaluate(ps, admit.Request(status_update)).results == ()
+
+
+def test_rule_patches_record_each_mutations_own_patch_only_when_asked():
+    from admit.core.engine import PolicySet, evaluate
+    from admit.core.review import Request
+    from admit.core.rules import collecting
+    from tests.helpers import pod
+
+    with collecting() as registry:
+        import admit
+
+        @admit.mutate("Pod")
+        def label(obj):
+            obj.setdefault("metadata", {}).setdefault("labels", {})["team"] = "web"
+
+        @admit.mutate("Pod")
+        def pull(obj):
+            for c in obj.containers:
+                c["imagePullPolicy"] = "Always"
+
+    policy_set = PolicySet([r.configured(policy="m") for r in registry])
+    raw = {"uid": "1", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+           "operation": "CREATE", "object": pod("x:1")}  # fmt: skip
+    plain = evaluate(policy_set, Request(raw))
+    traced = evaluate(policy_set, Request(raw), rule_patches=True)
+    assert [r.patch for r in plain.results] == [(), ()]
+    assert [list(r.patch) for r in traced.results] == [
+        [{"op": "add", "path": "/metadata/labels/team", "value": "web"}],
+        [{"op": "add", "path": "/spec/containers/0/imagePullPolicy", "value": "Always"}],
+    ]
+    assert len(traced.patch) == 2
+
+
+def test_a_message_format_words_denials_and_warnings_by_policy_and_rule():
+    from admit.core.decision import decide, message_format_problem
+    from admit.core.outcome import RuleResult, Violation
+
+    results = [
+        RuleResult("p", "deny", "fail", "enforce", (Violation("no"),)),
+        RuleResult("p", "soft", "fail", "warn", (Violation("careful"),)),
+    ]
+    decision = decide(results, message_format="[{policy}/{rule}] {message}")
+    assert decision.denials == ("[p/deny] no",)
+    assert decision.warnings == ("[p/soft] careful",)
+    assert decide(results).denials == ("no",)
+    assert message_format_problem("{rule}") == "'{rule}' leaves out {message}, the rule's own words"
+    assert message_format_problem("{message} {0}") is not None

@@ -4,7 +4,7 @@ import io
 import json
 
 from admit.core.errors import InputError
-from admit.loading.manifests import Manifest, read_manifests
+from admit.loading.manifests import Manifest, Skipped, read_manifests
 
 
 def _read(*paths):
@@ -53,7 +53,7 @@ def test_stdin(monkeypatch):
     assert item.source == "<stdin>"
 
 
-def test_errors_are_located_and_reading_goes_on(tmp_path):
+def test_errors_and_non_objects_are_located_and_reading_goes_on(tmp_path):
     (tmp_path / "1-bad.yaml").write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: [\n")
     (tmp_path / "2-scalar.yaml").write_text("apiVersion: v1\nkind: Pod\n---\njust text\n")
     (tmp_path / "3-nokind.yaml").write_text("apiVersion: v1\nmetadata: {}\n")
@@ -63,15 +63,25 @@ def test_errors_are_located_and_reading_goes_on(tmp_path):
     errors = [str(i) for i in items if isinstance(i, InputError)]
     base = str(tmp_path)
     assert errors[0].startswith(f"{base}/1-bad.yaml:4: invalid YAML: while parsing a flow")
-    assert errors[1:] == [
-        f"{base}/2-scalar.yaml:4: expected a Kubernetes object (a mapping), found str",
-        f"{base}/3-nokind.yaml:1: the object has no kind",
-        f"{base}/4-bad.json:1: invalid JSON: Expecting value",
+    assert errors[1:] == [f"{base}/4-bad.json:1: invalid JSON: Expecting value"]
+    assert [str(i) for i in items if isinstance(i, Skipped)] == [
+        f"{base}/2-scalar.yaml:4: not a Kubernetes object (a str, not a mapping)",
+        f"{base}/3-nokind.yaml:1: not a Kubernetes object (no kind)",
     ]
-    assert [i.source for i in items if isinstance(i, Manifest)] == [
-        f"{base}/2-scalar.yaml",
-        f"{base}/5-ok.yaml",
+    assert [(i.source, i.line, i.document) for i in items if isinstance(i, Manifest)] == [
+        (f"{base}/2-scalar.yaml", 1, 1),
+        (f"{base}/5-ok.yaml", 1, 1),
     ]
+
+
+def test_documents_are_counted_and_list_items_keep_their_own_lines(tmp_path):
+    f = tmp_path / "all.yaml"
+    f.write_text(
+        "apiVersion: v1\nkind: Pod\n---\n# a list\napiVersion: v1\nkind: List\nitems:\n"
+        "- {apiVersion: v1, kind: Pod, metadata: {name: a}}\n"
+        "- {apiVersion: v1, kind: Pod, metadata: {name: b}}\n"
+    )
+    assert [(m.line, m.document) for m in _read(f)] == [(1, 1), (8, 2), (9, 2)]
 
 
 def test_a_missing_file_is_an_input_error(tmp_path):

@@ -1,8 +1,8 @@
 """The `admit` command line: a group of thin commands over the loading layer and the core.
 
-Exit codes, for CI: 0 ok, 1 an enforced rule failed or errored (or tests failed), 2 usage or
-unreadable input, 3 the bundle failed to load, 4 the server cannot start (port taken, TLS files
-unusable). Only `main` turns errors into exits.
+Exit codes, for CI: 0 ok, 1 an enforced rule failed or errored (or, with --fail-on-warn, a rule
+warned; or tests failed), 2 usage or unreadable input, 3 the bundle failed to load, 4 the server
+cannot start (port taken, TLS files unusable). Only `main` turns errors into exits.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import click
 
 from admit import __version__
 from admit.cli.check import check
+from admit.cli.completion import completion
 from admit.cli.install import certs, manifests, uninstall
 from admit.cli.kinds import kinds
 from admit.cli.serve import eval_command, serve
@@ -20,9 +21,11 @@ from admit.cli.test import run_tests
 from admit.core.errors import AdmitError, BundleError
 
 EPILOG = """\b
-Exit codes: 0 ok, 1 an enforced rule failed, 2 usage or unreadable input,
-3 the policy bundle failed to load, 4 the server cannot start (port taken,
-TLS files unusable).
+Exit codes: 0 ok, 1 an enforced rule failed (or warned, with --fail-on-warn),
+2 usage or unreadable input, 3 the policy bundle failed to load,
+4 the server cannot start (port taken, TLS files unusable).
+BUNDLE may be library:NAME for a bundle installed with admit (admit check library:top5 ...).
+Shell completion: eval "$(admit completion bash)" (or zsh, fish).
 """
 
 
@@ -50,6 +53,7 @@ cli.add_command(manifests)
 cli.add_command(uninstall)
 cli.add_command(run_tests)
 cli.add_command(kinds)
+cli.add_command(completion)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -17,12 +17,15 @@ import click
 import yaml
 
 from admit.cli.certs import FILE, certs, names_checked, read_cert, read_pair
+from admit.cli.options import BUNDLE, BUNDLE_HELP, overrides_options
 from admit.core.errors import InputError
 from admit.kube import chart
 from admit.kube.certs import KeyPair, fingerprint, make_ca, make_serving_cert, service_names
 from admit.kube.manifests import DEFAULT_IMAGE, InstallOptions, build_manifests, bundle_files
 from admit.kube.options import MAX_TIMEOUT_SECONDS, FailurePolicy, cluster_name
 from admit.loading.loader import load_bundle
+from admit.loading.overrides import Overrides, merge_layers
+from admit.loading.yamlfile import load_one
 
 
 class _Dumper(yaml.SafeDumper):
@@ -94,8 +97,8 @@ def _certificates(
     return ca, serving
 
 
-@click.command()
-@click.argument("bundle", type=click.Path(file_okay=False, path_type=Path))
+@click.command(epilog=BUNDLE_HELP)
+@click.argument("bundle", type=BUNDLE)
 @click.option(
     "-n", "--namespace", help="Namespace to install admit in (required, but with --helm-values)."
 )
@@ -153,6 +156,7 @@ def _certificates(
     help="Print values for the Helm chart (deploy/helm/admit) instead: the bundle's files, the "
     "webhook rules and reads its rules need, and the digest the chart checks them against.",
 )
+@overrides_options
 def manifests(
     bundle: Path,
     namespace: str | None,
@@ -171,6 +175,8 @@ def manifests(
     sans: tuple[str, ...],
     configmaps: bool,
     helm_values: bool,
+    config_files: tuple[str, ...],
+    assignments: tuple[str, ...],
 ) -> int:
     """Print everything needed to run BUNDLE as admission webhooks, as multi-document YAML.
 
@@ -188,14 +194,19 @@ def manifests(
     Outside the cluster (admit serve on a host the apiserver reaches):
       admit manifests examples/seed -n pipy --webhook-url https://10.0.0.5:8443 \\
           --ca-cert admit-tls/ca.crt | kubectl apply -f -
+    With parameters of your own (written into the bundle's admit.yaml in its ConfigMap):
+      admit manifests library:best-practices -n admit \
+          --set restrict-image-registries.allowed='[registry.example.com/]' | kubectl apply -f -
     With Helm (the chart warns when its bundle is not the one the rules were written for):
       admit manifests examples/seed --helm-values > admit-values.yaml
       helm install admit deploy/helm/admit -n pipy --create-namespace -f admit-values.yaml
     """
+    overrides = Overrides.read(config_files, assignments)
     if helm_values:
-        policy_set = load_bundle(bundle)
+        policy_set = load_bundle(bundle, overrides=overrides)
+        files = _with_overrides(bundle, policy_set, overrides)
         click.echo(_HELM_HEADER.format(bundle=bundle), nl=False)
-        click.echo(to_yaml([chart.helm_values(policy_set, bundle_files(bundle))]), nl=False)
+        click.echo(to_yaml([chart.helm_values(policy_set, files)]), nl=False)
         return 0
     if namespace is None:
         raise click.UsageError("Missing option '-n' / '--namespace'.")
@@ -210,7 +221,7 @@ def manifests(
         tls_cert=tls_cert,
         tls_key=tls_key,
     )
-    policy_set = load_bundle(bundle)
+    policy_set = load_bundle(bundle, overrides=overrides)
     try:
         options = InstallOptions(
             namespace=namespace,
@@ -225,7 +236,7 @@ def manifests(
             extra_sans=sans,
             ca=ca,
             serving=serving,
-            files={} if webhook_url else bundle_files(bundle),
+            files={} if webhook_url else _with_overrides(bundle, policy_set, overrides),
             configmap_sources=configmaps,
         )
         objects = build_manifests(policy_set, options)
@@ -233,6 +244,24 @@ def manifests(
         raise InputError(str(exc)) from None
     click.echo(to_yaml(objects), nl=False)
     return 0
+
+
+def _with_overrides(bundle: Path, policy_set: Any, overrides: Overrides) -> dict[str, str]:
+    """The bundle's files for its ConfigMap; with --config/--set, its admit.yaml rewritten to
+    hold them too (the served bundle then loads as `admit check --set` checked it)."""
+    files = bundle_files(bundle)
+    if not overrides:
+        return files
+    base = load_one(files["admit.yaml"]) if "admit.yaml" in files else None
+    layers, _ = overrides.layers(list(policy_set.rules), [(base, "admit.yaml")])
+    merged = merge_layers([layer for layer, _ in layers])
+    header = (
+        f"# The admit.yaml of {bundle}, with the overrides admit manifests was given:\n"
+        + "".join(f"#   --config {name}\n" for name, _ in overrides.files)
+        + "".join(f"#   --set {a}\n" for a in overrides.assignments)
+    )
+    files["admit.yaml"] = header + yaml.safe_dump(merged, sort_keys=False, allow_unicode=True)
+    return files
 
 
 _HELM_HEADER = """\

@@ -18,9 +18,11 @@ from typing import Any
 
 import click
 
+from admit.cli.options import BUNDLE, BUNDLE_HELP, message_format_option, overrides_options
 from admit.core.engine import query
 from admit.core.errors import InputError, ServeError
 from admit.loading.loader import load_bundle
+from admit.loading.overrides import Overrides
 
 MiB = 1024 * 1024
 
@@ -42,8 +44,8 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     return self_signed(directory, [*names, *extra])
 
 
-@click.command()
-@click.argument("bundle", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.command(epilog=BUNDLE_HELP)
+@click.argument("bundle", required=False, type=BUNDLE)
 @click.option(
     "--host",
     default="0.0.0.0",
@@ -105,6 +107,8 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     show_envvar=True,
     help="Seconds a request's rules may run; past it the running rule errors (0: off).",
 )
+@message_format_option
+@overrides_options
 @click.option(
     "--max-body",
     type=click.IntRange(1024),
@@ -277,6 +281,9 @@ def serve(
     sans: tuple[str, ...],
     workers: int | None,
     rule_timeout: float,
+    message_format: str,
+    config_files: tuple[str, ...],
+    assignments: tuple[str, ...],
     max_body: int,
     watch: bool,
     configmap_selector: str | None,
@@ -327,23 +334,33 @@ def serve(
         )
     if (bundle is None) == (configmap_selector is None):
         raise click.UsageError("serve a BUNDLE directory or --configmaps SELECTOR (one of them)")
+    if configmap_selector is not None and (config_files or assignments):
+        raise click.UsageError(
+            "--set and --config apply to a BUNDLE; with --configmaps, set parameters in each "
+            "ConfigMap's admit.yaml"
+        )
+    overrides = Overrides.read(config_files, assignments)
     run_root = state_dir or Path(tempfile.mkdtemp(prefix="admit-run-"))
     feed = _feed_socket() if console_port else None
     try:
         from admit.loading.versions import RunDirectory
 
         run = RunDirectory(run_root)
+        from admit.loading.overlay import OverridingPublisher
         from admit.loading.publisher import Publisher
 
         source = str(bundle) if bundle is not None else (
             f"configmaps {configmap_selector} in {', '.join(_namespaces(configmap_namespaces))}"
         )  # fmt: skip
-        publisher = Publisher(
-            run,
-            source,
-            timeout=load_timeout,
-            watching=watch or bundle is None,
-            require_tests=require_tests,
+        settings: dict[str, Any] = {
+            "timeout": load_timeout,
+            "watching": watch or bundle is None,
+            "require_tests": require_tests,
+        }
+        publisher = (
+            OverridingPublisher(run, source, overrides=overrides, **settings)
+            if overrides
+            else Publisher(run, source, **settings)
         )
         if bundle is not None:
             policies = _bundle_source(bundle, watch, run, publisher)
@@ -365,6 +382,7 @@ def serve(
             port=port,
             workers=workers or os.cpu_count() or 1,
             rule_timeout=rule_timeout,
+            message_format=message_format,
             max_body=max_body,
             handshake_timeout=handshake_timeout,
             client_timeout=client_timeout,
@@ -431,7 +449,7 @@ def _run(
         supervisor = Supervisor(
             config,
             sock,
-            functools.partial(_store, config.run_dir),
+            functools.partial(_store, config.run_dir, config.message_format),
             source=(
                 functools.partial(policies.source, config.metrics_dir) if policies.source else None
             ),
@@ -470,12 +488,17 @@ def _say_where(config: Any, what: str, ca: Path | None, bundle: Path | None) -> 
     return url
 
 
-def _store(run_dir: Path, transform: Any) -> Any:
-    """A process's policy store (built in the worker or console, after the fork)."""
+def _store(run_dir: Path, message_format: str, transform: Any) -> Any:
+    """A process's policy store (built in the worker or console, after the fork); each set it
+    serves words its denials by --message-format."""
     from admit.loading.store import PolicyStore
     from admit.loading.versions import RunDirectory
 
-    return PolicyStore(RunDirectory(run_dir), transform=transform)
+    def worded(policy_set: Any) -> Any:
+        served = transform(policy_set) if transform is not None else policy_set
+        return served.with_message_format(message_format)
+
+    return PolicyStore(RunDirectory(run_dir), transform=worded)
 
 
 def _feed_socket() -> Path:
@@ -499,7 +522,7 @@ def _console(
     shown = f"[{shown}]" if ":" in shown else shown
     click.echo(f"admit: console on http://{shown}:{port}", err=True)
     names = host_names(host, allowed)
-    store = functools.partial(_store, config.run_dir)
+    store = functools.partial(_store, config.run_dir, config.message_format)
     return functools.partial(run_console, config, store, sock, webhook_url, names)
 
 
@@ -629,8 +652,8 @@ def _read_input(path: str) -> Any:
         raise InputError(f"neither JSON nor YAML: {exc}", path=path) from None
 
 
-@click.command("eval")
-@click.argument("bundle", type=click.Path(file_okay=False, path_type=Path))
+@click.command("eval", epilog=BUNDLE_HELP)
+@click.argument("bundle", type=BUNDLE)
 @click.argument("path")
 @click.option(
     "-i",

@@ -7,13 +7,17 @@ chooses the output (text, json, junit) and the exit code.
 from __future__ import annotations
 
 import json
-import sys
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree as ET
 
 import click
 
+from admit.cli.junit import XML_HEADER, unique
+from admit.cli.options import BUNDLE, BUNDLE_HELP, overrides_options
+from admit.cli.terminal import wants_color
 from admit.core.errors import InputError
+from admit.loading.overrides import Overrides
 from admit.testcases import CaseResult, Report, run_bundle
 
 USAGE_EXIT = InputError.exit_code
@@ -96,12 +100,13 @@ def to_json(report: Report) -> dict[str, Any]:
 def to_junit(report: Report) -> str:
     suite = ET.Element("testsuite", name="admit test")
     counts = {"tests": 0, "failures": 0, "errors": 0}
+    seen: dict[str, dict[str, int]] = {}  # per file: case names are unique within their file
     for r in report.results:
         case = ET.SubElement(
             suite,
             "testcase",
             classname=r.case.file,
-            name=r.case.name,
+            name=unique(r.case.name, seen.setdefault(r.case.file, {})),
             time=f"{r.duration_ns / 1e9:.6f}",
         )
         counts["tests"] += 1
@@ -122,11 +127,11 @@ def to_junit(report: Report) -> str:
     for key, value in counts.items():
         suite.set(key, str(value))
     ET.indent(suite)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode")
+    return XML_HEADER + ET.tostring(suite, encoding="unicode")
 
 
-@click.command("test")
-@click.argument("bundle", default=".", type=click.Path(file_okay=False))
+@click.command("test", epilog=BUNDLE_HELP)
+@click.argument("bundle", default=".", type=BUNDLE)
 @click.option("-k", "select", metavar="TEXT", help="Run only cases whose FILE::NAME contains TEXT.")
 @click.option(
     "-o",
@@ -136,10 +141,21 @@ def to_junit(report: Report) -> str:
     show_default=True,
     help="text for people, json or junit for tools.",
 )
+@overrides_options
 @click.option("-v", "--verbose", is_flag=True, help="Text: one line per case.")
-@click.option("--color/--no-color", default=None, help="Colour the text (default: on a TTY).")
+@click.option(
+    "--color/--no-color",
+    default=None,
+    help="Colour the text  [default: on a terminal, unless NO_COLOR is set]",
+)
 def run_tests(
-    bundle: str, select: str | None, output: str, verbose: bool, color: bool | None
+    bundle: Path,
+    select: str | None,
+    output: str,
+    config_files: tuple[str, ...],
+    assignments: tuple[str, ...],
+    verbose: bool,
+    color: bool | None,
 ) -> int:
     """Run the test cases stored in BUNDLE (default: the current directory).
 
@@ -163,24 +179,27 @@ def run_tests(
             paths: ['spec.containers[0].securityContext.privileged']
         allowed: false                           # the decision; patch: [...] its JSON patch
 
-    A file may also hold `config:`, admit.yaml-style overrides for its cases. Each resource
-    is evaluated as `admit check` would evaluate it; a rule that does not apply counts as skip.
+    A file may also hold `config:`, admit.yaml-style overrides for its cases (applied over
+    --config and --set). Each resource is evaluated as `admit check` would evaluate it; a rule
+    that does not apply counts as skip.
 
     \b
     Examples:
       admit test my-bundle/
       admit test my-bundle/ -k privileged -o junit > report.xml
+      admit test library:pss-restricted
 
     Exit codes: 0 every case passed, 1 a case failed or errored, 2 a test file is invalid or
     there is nothing to test, 3 the bundle failed to load.
     """
-    report = run_bundle(bundle, select=select)
+    overrides = Overrides.read(config_files, assignments)
+    report = run_bundle(bundle, select=select, overrides=overrides)
     if output == "json":
         click.echo(json.dumps(to_json(report), indent=2, default=str))
     elif output == "junit":
         click.echo(to_junit(report))
     else:
-        use_color = sys.stdout.isatty() if color is None else color
+        use_color = wants_color(color)
         click.echo(to_text(report, verbose=verbose, color=use_color), color=use_color)
     if report.problems or not report.results:
         if not report.results and not report.problems:

@@ -6,10 +6,14 @@ warn -> admission warnings; audit -> recorded only. Warn-level violations never 
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterable, Mapping
 from typing import Any, NamedTuple
 
 from admit.core.outcome import OUTCOMES, Outcome, RuleResult
+
+DEFAULT_MESSAGE_FORMAT = "{message}"  # a denial reads as the rule wrote it, as the origin's did
+MESSAGE_FIELDS = ("message", "policy", "rule", "action")
 
 
 class Decision(NamedTuple):
@@ -41,14 +45,44 @@ class Decision(NamedTuple):
 _new_decision = tuple.__new__
 
 
+def message_format_problem(template: str) -> str | None:
+    """Why `template` cannot format messages (`--message-format`), or None when it can."""
+    try:
+        parsed = list(string.Formatter().parse(template))
+        fields = [name for _, name, _, _ in parsed if name is not None]
+    except ValueError as exc:
+        return f"{template!r} is not a format: {exc}"
+    allowed = ", ".join("{" + f + "}" for f in MESSAGE_FIELDS)
+    for name in fields:
+        if name not in MESSAGE_FIELDS:
+            what = "a positional field {}" if not name else "{" + name + "}"
+            return f"{template!r} names {what}; it may name {allowed}"
+    if "message" not in fields:
+        return f"{template!r} leaves out {{message}}, the rule's own words"
+    return None
+
+
+def format_message(template: str | None, message: str, result: RuleResult) -> str:
+    """A rule's message as `template` (see `MESSAGE_FIELDS`) presents it; None: as written."""
+    if template is None:
+        return message
+    return template.format(
+        message=message, policy=result.policy, rule=result.rule, action=result.action
+    )
+
+
 def _error_text(result: RuleResult) -> str:
     return f"rule {result.key} failed: {result.error}"
 
 
 def decide(
-    results: Iterable[RuleResult], patch: Iterable[Mapping[str, Any]] = (), duration_ns: int = 0
+    results: Iterable[RuleResult],
+    patch: Iterable[Mapping[str, Any]] = (),
+    duration_ns: int = 0,
+    message_format: str | None = None,
 ) -> Decision:
-    """The decision for a request from its rule results (and the patch of its mutations)."""
+    """The decision for a request from its rule results (and the patch of its mutations);
+    denial and warning texts as `message_format` presents them (None: as the rules wrote)."""
     results = tuple(results)
     for r in results:
         if r.result != "pass" and r.result != "skip":
@@ -62,7 +96,7 @@ def decide(
         if r.result in ("pass", "skip"):
             continue
         if r.result == "error":
-            text = _error_text(r)
+            text = format_message(message_format, _error_text(r), r)
             if r.action == "audit":
                 audits.append((r.key, text))
             elif r.action == "enforce" and r.on_error == "deny":
@@ -74,9 +108,9 @@ def decide(
             if r.action == "audit":
                 audits.append((r.key, v.message))
             elif r.action == "enforce" and v.level == "deny":
-                denials.append(v.message)
+                denials.append(format_message(message_format, v.message, r))
             else:
-                warnings.append(v.message)
+                warnings.append(format_message(message_format, v.message, r))
     return Decision(
         allowed=not denials,
         results=results,

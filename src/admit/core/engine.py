@@ -15,7 +15,7 @@ from time import perf_counter_ns
 from types import GeneratorType
 from typing import Any, Literal
 
-from admit.core.decision import Decision, decide
+from admit.core.decision import DEFAULT_MESSAGE_FORMAT, Decision, decide
 from admit.core.errors import AdmitError, RuleTimeout
 from admit.core.kinds import Kinds
 from admit.core.match import KindPattern, Match
@@ -77,6 +77,7 @@ class PolicySet:
         "decisions",
         "digest",
         "kinds",
+        "message_format",
         "reads",
         "rules",
         "source",
@@ -90,8 +91,12 @@ class PolicySet:
         digest: str = "",
         source: str = "",
         kinds: Kinds | None = None,
+        message_format: str | None = None,
     ) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
+        # How denials and warnings read (`decision.message_format_problem` checks it first);
+        # None: as the rules wrote them.
+        self.message_format = None if message_format == DEFAULT_MESSAGE_FORMAT else message_format
         self.kinds = kinds if kinds is not None else Kinds()
         self.data = View(data) if data else EMPTY_DATA
         self._has_data = bool(data)
@@ -110,9 +115,26 @@ class PolicySet:
         self.reads: tuple[KindPattern, ...] = tuple(dict.fromkeys(reads))
 
     def with_rules(self, rules: Iterable[Rule]) -> PolicySet:
-        """The same set (data, digest, source, kinds) with other rules (stand-ins, wrappers)."""
+        """The same set (data, digest, source, kinds, message format) with other rules
+        (stand-ins, wrappers)."""
         return PolicySet(
-            rules, data=self.data.raw, digest=self.digest, source=self.source, kinds=self.kinds
+            rules,
+            data=self.data.raw,
+            digest=self.digest,
+            source=self.source,
+            kinds=self.kinds,
+            message_format=self.message_format,
+        )
+
+    def with_message_format(self, message_format: str | None) -> PolicySet:
+        """The same set with denials and warnings worded by `message_format`."""
+        return PolicySet(
+            self.rules,
+            data=self.data.raw,
+            digest=self.digest,
+            source=self.source,
+            kinds=self.kinds,
+            message_format=message_format,
         )
 
     def bindings_for(self, request: Request) -> tuple[Binding, ...]:
@@ -162,16 +184,21 @@ class PolicySet:
         return f"PolicySet({len(self.rules)} rules, digest={self.digest[:12]!r})"
 
 
-def evaluate(policy_set: PolicySet, request: Request, *, phase: Phase = "all") -> Decision:
+def evaluate(
+    policy_set: PolicySet, request: Request, *, phase: Phase = "all", rule_patches: bool = False
+) -> Decision:
     """Decide about one request: run matching mutations (unless `phase="validate"`), then the
-    validations on the mutated object (unless `phase="mutate"`)."""
+    validations on the mutated object (unless `phase="mutate"`).
+
+    `rule_patches` records each mutation's own patch on its result, at the cost of one patch
+    computation per mutation (offline tools show them; the webhook needs only the whole)."""
     start = perf_counter_ns()
     mutations, validations = policy_set._split(request)
     request = request.with_data(policy_set.data)  # rules read the data of the set judging them
     results: list[RuleResult] = []
     patch: list[dict[str, Any]] = []
     if mutations and phase != "validate" and isinstance(request.raw_object, dict):
-        mutated = _mutate(list(mutations), request, results)
+        mutated = _mutate(list(mutations), request, results, rule_patches)
         patch = make_patch(request.raw_object, mutated)
         if patch:
             request = with_object(request, mutated)
@@ -180,7 +207,7 @@ def evaluate(policy_set: PolicySet, request: Request, *, phase: Phase = "all") -
             result = _validate(binding, request)
             if result is not None:
                 results.append(result)
-    return decide(results, patch, perf_counter_ns() - start)
+    return decide(results, patch, perf_counter_ns() - start, policy_set.message_format)
 
 
 def _subject(binding: Binding, request: Request, obj: Any) -> Request | None:
@@ -235,6 +262,7 @@ def _validate(binding: Binding, request: Request) -> RuleResult | None:
                 None,
                 None,
                 rule.on_error,
+                (),
             ),
         )
     if (
@@ -355,7 +383,9 @@ def _location(exc: BaseException, rule: Rule) -> str | None:
     return f"{rule.file}:{rule.line}" if rule.file else None
 
 
-def _mutate(bindings: list[Binding], request: Request, results: list[RuleResult]) -> Any:
+def _mutate(
+    bindings: list[Binding], request: Request, results: list[RuleResult], rule_patches: bool
+) -> Any:
     """Run mutations in order on a private copy; a rule that raises leaves no change behind."""
     working = copy_json(request.raw_object)
     for binding in bindings:
@@ -378,6 +408,7 @@ def _mutate(bindings: list[Binding], request: Request, results: list[RuleResult]
             working = snapshot
             results.append(_error(rule, exc, perf_counter_ns() - start))
             continue
+        elapsed = perf_counter_ns() - start
         results.append(
             RuleResult(
                 rule.policy,
@@ -385,8 +416,9 @@ def _mutate(bindings: list[Binding], request: Request, results: list[RuleResult]
                 "pass",
                 rule.action,
                 (),
-                perf_counter_ns() - start,
+                elapsed,
                 on_error=rule.on_error,
+                patch=tuple(make_patch(snapshot, working)) if rule_patches else (),
             )
         )
     return working

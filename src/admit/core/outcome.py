@@ -6,7 +6,8 @@ A rule returns or yields strings, `Violation`s or `warn(...)`; the engine turns 
 
 from __future__ import annotations
 
-from typing import Literal, NamedTuple
+from collections.abc import Mapping
+from typing import Any, Literal, NamedTuple
 
 Outcome = Literal["pass", "fail", "warn", "error", "skip"]
 Action = Literal["enforce", "warn", "audit"]
@@ -54,6 +55,9 @@ class RuleResult(NamedTuple):
     location: str | None = None
     traceback: str | None = None
     on_error: OnError = "deny"
+    # A mutation's own JSON patch, recorded only when asked (`evaluate(..., rule_patches=True)`:
+    # `admit check` shows it); the request's whole patch is the decision's.
+    patch: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def key(self) -> str:

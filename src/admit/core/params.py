@@ -102,3 +102,11 @@ def check_arguments(
             continue
         arguments[name] = _coerce(value, tp)
     return arguments, problems
+
+
+def accepts(rule: Rule, name: str, value: Any) -> bool:
+    """Whether the rule has a parameter `name` that `value` fits."""
+    for param in rule.params:
+        if param.name == name:
+            return conforms(value, _resolve(rule, param))
+    return False

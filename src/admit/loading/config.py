@@ -17,7 +17,7 @@ policies:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from admit.core.errors import Problem
@@ -65,15 +65,32 @@ class _Checker:
 
 def apply_config(rules: list[Rule], config: Any, path: str) -> tuple[list[Rule], list[Problem]]:
     """`rules` with the overrides of a parsed `admit.yaml` applied, and every problem found."""
+    return apply_layers(rules, [(config, path)])
+
+
+def apply_layers(
+    rules: list[Rule], layers: Sequence[tuple[Any, str]]
+) -> tuple[list[Rule], list[Problem]]:
+    """`rules` with each layer of overrides (a parsed admit.yaml-shaped mapping and where it
+    came from: `admit.yaml`, a `--config` file, a `--set`) applied in order, later layers
+    winning, and every problem found. A rule one layer disables, a later one may enable."""
+    result = list(rules)
+    enabled: dict[int, bool] = {}
+    problems: list[Problem] = []
+    for config, path in layers:
+        problems += _apply(result, enabled, config, path)
+    return [r for i, r in enumerate(result) if enabled.get(i, True)], problems
+
+
+def _apply(result: list[Rule], enabled: dict[int, bool], config: Any, path: str) -> list[Problem]:
+    """Apply one layer to `result` in place, recording explicit `enabled` settings."""
     check = _Checker(path)
     top = check.mapping(None, None, config, "admit.yaml")
     check.keys(top, _TOP_KEYS, "admit.yaml")
     policies = check.mapping(top, "policies", top.get("policies"), "policies")
     by_policy: dict[str, list[int]] = {}
-    for i, rule in enumerate(rules):
+    for i, rule in enumerate(result):
         by_policy.setdefault(rule.policy, []).append(i)
-    result = list(rules)
-    disabled: set[int] = set()
     known_policies = ", ".join(sorted(by_policy)) or "none"
     for policy_key, policy_conf in policies.items():
         name = normalise(str(policy_key))
@@ -136,10 +153,10 @@ def apply_config(rules: list[Rule], config: Any, path: str) -> tuple[list[Rule],
                     )
                 elif rule.type != "decision":
                     changes[field] = value
-            enabled = rule_conf.get("enabled", conf.get("enabled", True))
-            if not isinstance(enabled, bool):
+            on = rule_conf.get("enabled", conf.get("enabled"))
+            if on is not None and not isinstance(on, bool):
                 check.add(rule_conf, "enabled", "invalid_config", "enabled must be true or false")
-            elif not enabled:
-                disabled.add(i)
+            elif on is not None:
+                enabled[i] = on
             result[i] = rule.configured(**changes)
-    return [r for i, r in enumerate(result) if i not in disabled], check.problems
+    return check.problems

@@ -24,12 +24,13 @@ from typing import Any
 import yaml
 
 from admit.core.engine import PolicySet
-from admit.core.errors import AdmitError, BundleError, Problem
+from admit.core.errors import AdmitError, BundleError, InputError, Problem
 from admit.core.kinds import ApiResource
 from admit.core.rules import Rule, collecting
 from admit.loading.builtin_kinds import builtin_kinds
-from admit.loading.config import apply_config, normalise
+from admit.loading.config import apply_layers, normalise
 from admit.loading.kinds import declared_kinds, resolve_rules
+from admit.loading.overrides import OVERRIDES_FILE, Overrides
 from admit.loading.yamlfile import error_line, error_text, load_one
 
 CONFIG_NAME = "admit.yaml"
@@ -196,6 +197,15 @@ class _Load:
             self.problem(path, None, "unreadable", str(exc))
         return None
 
+    def overrides(self, path: Path) -> Overrides:
+        try:
+            return Overrides.loads(path.read_bytes(), OVERRIDES_FILE)
+        except FileNotFoundError:
+            return Overrides()
+        except (OSError, InputError) as exc:
+            self.problem(path, None, "invalid_overrides", str(exc))
+            return Overrides()
+
     def data(self, files: list[Path]) -> dict[str, Any]:
         document: dict[str, Any] = {}
         for path in files:
@@ -228,8 +238,12 @@ def load_bundle(
     *,
     allow_empty: bool = False,
     kinds: Iterable[ApiResource] = (),
+    overrides: Overrides | None = None,
 ) -> PolicySet:
     """Load the bundle at `path`; raises `BundleError` listing every problem found.
+
+    `overrides` (`--config`, `--set`) apply over the bundle's admit.yaml; without them, those a
+    published policy version carries in its `OVERRIDES_FILE` do.
 
     Rules' kinds are resolved against the API's built-in kinds, the custom resources the
     bundle's admit.yaml declares, and `kinds` (a cluster's discovery, say): a kind none of them
@@ -262,8 +276,14 @@ def load_bundle(
     load.problems.extend(problems)
     rules, problems = resolve_rules(rules, known, load.rel)
     load.problems.extend(problems)
-    if config_path.is_file() and (config is not None or not load.problems):
-        rules, problems = apply_config(rules, config, CONFIG_NAME)
+    if overrides is None:
+        overrides = load.overrides(root / OVERRIDES_FILE)
+    base = [(config, CONFIG_NAME)] if config_path.is_file() else []
+    if overrides and not load.problems:  # a bundle that imports whole: every policy is known
+        rules, problems = overrides.apply(rules, base)
+        load.problems.extend(problems)
+    elif base and (config is not None or not load.problems):
+        rules, problems = apply_layers(rules, base)
         load.problems.extend(problems)
     data = load.data(data_files)
     if load.problems:

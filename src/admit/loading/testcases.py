@@ -44,7 +44,7 @@ from admit.core.errors import InputError, Problem
 from admit.core.match import OPERATIONS
 from admit.core.outcome import OUTCOMES, Outcome
 from admit.loading.loader import bundle_files, policy_name
-from admit.loading.manifests import read_manifests
+from admit.loading.manifests import Skipped, read_manifests
 from admit.loading.yamlfile import LineDict, error_line, error_text, load_one
 
 SUFFIXES = ("_test.yaml", "_test.yml")
@@ -251,7 +251,7 @@ class _Reader:
     def _file(self, where: Any, key: str, name: str) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for item in read_manifests([str(self.path.parent / name)]):
-            if isinstance(item, InputError):
+            if isinstance(item, (InputError, Skipped)):  # a test names its files: all must count
                 self.add(where, key, f"{key}: {item}")
             else:
                 found.append(item.obj)

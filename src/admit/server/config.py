@@ -8,6 +8,8 @@ import ssl
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from admit.core.decision import DEFAULT_MESSAGE_FORMAT, message_format_problem
+
 MiB = 1024 * 1024
 
 
@@ -21,6 +23,7 @@ class ServerConfig:
     port: int = 8443
     workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     rule_timeout: float = 2.0
+    message_format: str = DEFAULT_MESSAGE_FORMAT  # how denials and warnings read
     max_body: int = 4 * MiB
     client_timeout: float = 10.0
     # kube-apiserver drops a connection idle for 90 s (Go's IdleConnTimeout): waiting a little
@@ -50,6 +53,8 @@ class ServerConfig:
             problems.append("workers must be at least 1")
         if self.rule_timeout < 0:
             problems.append("rule timeout must be 0 (off) or positive")
+        if (problem := message_format_problem(self.message_format)) is not None:
+            problems.append(f"message format {problem}")
         if self.max_body < 1024:
             problems.append("max body must be at least 1024 bytes")
         if self.handshake_timeout <= 0 or self.keepalive_timeout <= 0 or self.client_timeout <= 0:
