@@ -1,6 +1,8 @@
 """`admit.yaml`: per-policy and per-rule overrides of parameters, action, on_error and enabled
 (and `kinds:`, the custom resources rules may name: see `admit.loading.kinds`).
 
+parameters:                  # given to every rule of the bundle that has the parameter
+  version: v1.30
 policies:
   trusted-images:            # the policy (module) name; `_` and `-` are interchangeable
     action: warn             # default for every rule of the module
@@ -12,6 +14,8 @@ policies:
         on_error: allow
         enabled: false
         parameters: {}
+
+A rule's own parameters win over its policy's, which win over the bundle's.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from admit.core.params import check_arguments
 from admit.core.rules import Rule
 from admit.loading.yamlfile import LineDict
 
-_TOP_KEYS = frozenset({"policies", "kinds"})  # kinds: see admit.loading.kinds
+_TOP_KEYS = frozenset({"policies", "kinds", "parameters"})  # kinds: see admit.loading.kinds
 _POLICY_KEYS = frozenset({"action", "on_error", "parameters", "rules", "enabled"})
 _RULE_KEYS = frozenset({"action", "on_error", "parameters", "enabled"})
 
@@ -62,6 +66,35 @@ class _Checker:
                 )
 
 
+def _with_bundle_parameters(
+    rules: list[Rule], top: Mapping[str, Any], check: _Checker
+) -> list[Rule]:
+    """`rules` with the bundle-wide `parameters:` given to each rule that has them (each problem
+    reported once, however many rules share the parameter)."""
+    shared = check.mapping(top, "parameters", top.get("parameters"), "parameters")
+    if not shared:
+        return rules
+    reported: set[tuple[str, str]] = set()
+    result = []
+    for rule in rules:
+        names = {p.name for p in rule.params}
+        mine = {k: v for k, v in shared.items() if k in names}
+        if mine:
+            arguments, problems = check_arguments(rule, mine)
+            for param, message in problems:
+                general = message.replace(f" of rule {rule.key}", "")
+                if (param, general) not in reported:
+                    reported.add((param, general))
+                    check.add(shared, param, "invalid_parameter", general)
+            rule = rule.configured(arguments=arguments)
+        result.append(rule)
+    for param in shared:
+        if not any(param in {p.name for p in r.params} for r in rules):
+            message = f"no rule of the bundle has a parameter {param!r}"
+            check.add(shared, param, "unknown_parameter", message)
+    return result
+
+
 def apply_config(rules: list[Rule], config: Any, path: str) -> tuple[list[Rule], list[Problem]]:
     """`rules` with the overrides of a parsed `admit.yaml` applied, and every problem found."""
     check = _Checker(path)
@@ -71,7 +104,7 @@ def apply_config(rules: list[Rule], config: Any, path: str) -> tuple[list[Rule],
     by_policy: dict[str, list[int]] = {}
     for i, rule in enumerate(rules):
         by_policy.setdefault(rule.policy, []).append(i)
-    result = list(rules)
+    result = _with_bundle_parameters(list(rules), top, check)
     disabled: set[int] = set()
     known_policies = ", ".join(sorted(by_policy)) or "none"
     for policy_key, policy_conf in policies.items():
