@@ -22,11 +22,9 @@ from admit.policies._pss.model import (
     in_container,
     in_every_section,
     items,
-    name_of,
     plural,
     quoted,
     section,
-    security_context,
     setters,
     text,
 )
@@ -41,8 +39,8 @@ def find_host_process(pod: Pod) -> list[Finding]:
         message = f"the pod must not set {rel}=true"
         found.append(Finding(f"spec.{rel}", f"spec.{rel}", True, message))
     for c in pod.containers:
-        if field(section(security_context(c), "windowsOptions"), "hostProcess") is True:
-            message = f'container "{name_of(c)}" must not set {rel}=true'
+        if field(section(c.security_context, "windowsOptions"), "hostProcess") is True:
+            message = f'container "{c.name}" must not set {rel}=true'
             found.append(in_container(c, rel, True, message))
     return found
 
@@ -75,9 +73,9 @@ def explain_host_namespaces(findings: Sequence[Finding]) -> tuple[str, str]:
 def find_privileged(pod: Pod) -> list[Finding]:
     rel = "securityContext.privileged"
     return [
-        in_container(c, rel, True, f'container "{name_of(c)}" must not set {rel}=true')
+        in_container(c, rel, True, f'container "{c.name}" must not set {rel}=true')
         for c in pod.containers
-        if field(security_context(c), "privileged") is True
+        if c.security_context.get("privileged") is True
     ]
 
 
@@ -113,10 +111,10 @@ DEFAULT_CAPABILITIES = frozenset(
 def find_added_capabilities(pod: Pod) -> list[Finding]:
     found = []
     for c in pod.containers:
-        capabilities = section(security_context(c), "capabilities")
+        capabilities = section(c.security_context, "capabilities")
         for j, cap in enumerate(items(capabilities, "add")):
             if cap not in DEFAULT_CAPABILITIES:
-                message = f'container "{name_of(c)}" must not add capability {text(cap)}'
+                message = f'container "{c.name}" must not add capability {text(cap)}'
                 rel = "securityContext.capabilities.add"
                 found.append(in_container(c, rel, text(cap), message, f"{rel}[{j}]"))
     return found
@@ -166,7 +164,7 @@ def find_host_ports(pod: Pod) -> list[Finding]:
         for j, port in enumerate(items(c.raw, "ports")):
             host_port = field(port, "hostPort")
             if host_port is not None and host_port != 0 and host_port is not False:
-                message = f'container "{name_of(c)}" must not use hostPort {text(host_port)}'
+                message = f'container "{c.name}" must not use hostPort {text(host_port)}'
                 at = f"ports[{j}].hostPort"
                 found.append(in_container(c, "ports[*].hostPort", text(host_port), message, at))
     return found
@@ -203,10 +201,10 @@ def find_apparmor(pod: Pod) -> list[Finding]:
             Finding(f"spec.{rel}", f"spec.{rel}", kind, f"the pod must not set {rel}={kind}")
         )
     for c in pod.containers:
-        profile = section(security_context(c), "appArmorProfile")
+        profile = section(c.security_context, "appArmorProfile")
         if profile is not None and field(profile, "type") not in APPARMOR_TYPES:
             kind = text(field(profile, "type"))
-            message = f'container "{name_of(c)}" must not set {rel}={kind}'
+            message = f'container "{c.name}" must not set {rel}={kind}'
             found.append(in_container(c, rel, kind, message))
     annotations = [
         (key, text(value))
@@ -269,8 +267,8 @@ def _find_selinux(pod: Pod, types: frozenset[str]) -> list[Finding]:
         message = f"the pod must not set {_shown(key, value)}"
         found.append(Finding(where, where, value, message))
     for c in pod.containers:
-        for key, value in _selinux(section(security_context(c), "seLinuxOptions"), types):
-            message = f'container "{name_of(c)}" must not set {_shown(key, value)}'
+        for key, value in _selinux(section(c.security_context, "seLinuxOptions"), types):
+            message = f'container "{c.name}" must not set {_shown(key, value)}'
             found.append(in_container(c, f"securityContext.seLinuxOptions.{key}", value, message))
     return found
 
@@ -302,10 +300,10 @@ def explain_selinux(findings: Sequence[Finding]) -> tuple[str, str]:
 def find_proc_mount(pod: Pod) -> list[Finding]:
     found = []
     for c in pod.containers:
-        mount = field(security_context(c), "procMount")
+        mount = c.security_context.get("procMount")
         if mount is not None and mount != "Default":
             rel = "securityContext.procMount"
-            message = f'container "{name_of(c)}" must not set {rel}={text(mount)}'
+            message = f'container "{c.name}" must not set {rel}={text(mount)}'
             found.append(in_container(c, rel, text(mount), message))
     return found
 
@@ -339,7 +337,7 @@ def find_seccomp_annotations(pod: Pod) -> list[Finding]:
     """Before v1.19 the profile was set by annotations (on the pod, or per container)."""
     keys = [(SECCOMP_POD_ANNOTATION, f"metadata.annotations['{SECCOMP_POD_ANNOTATION}']")]
     container_field = f"metadata.annotations['{SECCOMP_CONTAINER_ANNOTATION}*']"
-    keys += [(SECCOMP_CONTAINER_ANNOTATION + name_of(c), container_field) for c in pod.containers]
+    keys += [(SECCOMP_CONTAINER_ANNOTATION + c.name, container_field) for c in pod.containers]
     found = []
     for key, where in dict(keys).items():
         if key in pod.annotations and not _allowed_seccomp_annotation(text(pod.annotations[key])):
@@ -370,15 +368,15 @@ def seccomp_findings(pod: Pod, *, required: bool) -> list[Finding]:
             Finding(f"spec.{rel}", f"spec.{rel}", kind, f"the pod must not set {rel}={kind}")
         )
     for c in pod.containers:
-        profile = section(security_context(c), "seccompProfile")
+        profile = section(c.security_context, "seccompProfile")
         if profile is not None:
             if field(profile, "type") not in SECCOMP_TYPES:
                 kind = text(field(profile, "type"))
-                message = f'container "{name_of(c)}" must not set {rel}={kind}'
+                message = f'container "{c.name}" must not set {rel}={kind}'
                 found.append(in_container(c, rel, kind, message))
         elif required and not pod_valid:
             message = (
-                f'container "{name_of(c)}" must set {rel} to RuntimeDefault or Localhost '
+                f'container "{c.name}" must set {rel} to RuntimeDefault or Localhost '
                 "(or the pod must)"
             )
             found.append(in_container(c, rel, None, message))
@@ -462,15 +460,16 @@ PROBE_HOST_FIELDS = tuple(
 def find_probe_hosts(pod: Pod) -> list[Finding]:
     found = []
     for c in pod.containers:
-        lifecycle = section(c.raw, "lifecycle")
-        holders = [(probe, section(c.raw, probe)) for probe in PROBES]
-        holders += [(f"lifecycle.{hook}", section(lifecycle, hook)) for hook in HOOKS]
+        holders = [(probe, c.raw[probe]) for probe in PROBES if probe in c.raw]
+        if "lifecycle" in c.raw:
+            lifecycle = section(c.raw, "lifecycle")
+            holders += [(f"lifecycle.{hook}", section(lifecycle, hook)) for hook in HOOKS]
         for where, holder in holders:
             for handler in HANDLERS:
                 host = field(section(holder, handler), "host")
                 if host:
                     rel = f"{where}.{handler}.host"
-                    message = f'container "{name_of(c)}" must not set {rel}={text(host)}'
+                    message = f'container "{c.name}" must not set {rel}={text(host)}'
                     found.append(in_container(c, rel, text(host), message))
     return found
 

@@ -12,11 +12,8 @@ from fnmatch import fnmatchcase
 from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
-from admit.core.review import Container
-
 # PSA visits init containers first, then containers, then ephemeral containers.
-_VISIT_ORDER = {"initContainers": 0, "containers": 1, "ephemeralContainers": 2}
-SECTIONS = tuple(_VISIT_ORDER)
+SECTIONS = ("initContainers", "containers", "ephemeralContainers")
 _EMPTY: Any = MappingProxyType({})
 
 
@@ -37,40 +34,54 @@ def items(obj: Any, key: str) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+class Container(NamedTuple):
+    """A container, init container or ephemeral container, read once for every check."""
+
+    raw: Any
+    security_context: Any
+    name: str
+    section: str
+    path: str  # where it is in the pod: spec.initContainers[0]
+
+    @property
+    def image(self) -> Any:
+        return self.raw.get("image")
+
+
 class Pod:
     """A pod, or a workload's pod template, as PSA reads it: its annotations, its spec and its
     containers in PSA's visiting order."""
 
-    __slots__ = ("annotations", "containers", "spec")
+    __slots__ = (
+        "annotations",
+        "containers",
+        "security_context",
+        "spec",
+        "user_namespace",
+        "windows",
+    )
 
-    def __init__(self, obj: Any, containers: Iterable[Container]) -> None:
+    def __init__(self, obj: Any) -> None:
         metadata = section(obj, "metadata")
-        annotations = section(metadata, "annotations")
-        self.annotations: Any = annotations if annotations is not None else _EMPTY
-        spec = section(obj, "spec")
-        self.spec: Any = spec if spec is not None else _EMPTY
-        self.containers: tuple[Container, ...] = tuple(
-            sorted(containers, key=lambda c: _VISIT_ORDER[c.section])
+        self.annotations: Any = section(metadata, "annotations") or _EMPTY
+        spec = self.spec = section(obj, "spec") or _EMPTY
+        self.security_context: Any = section(spec, "securityContext") or _EMPTY
+        # `spec.os.name: windows` exempts a pod from the Linux-only controls (v1.25+);
+        # `spec.hostUsers: false` puts it in its own user namespace.
+        self.windows = field(section(spec, "os"), "name") == "windows"
+        self.user_namespace = spec.get("hostUsers") is False
+        self.containers = tuple(
+            Container(c, section(c, "securityContext") or _EMPTY, _name(c), key, f"spec.{key}[{i}]")
+            for key in SECTIONS
+            for i, c in enumerate(items(spec, key))
+            if isinstance(c, dict)
         )
 
     @classmethod
     def of(cls, request: Any) -> Pod:
         """The pod an `admit.Request` (for a pod or a pod template) carries."""
-        return cls(request.raw_object, request.containers)
+        return cls(request.raw_object)
 
-    @property
-    def security_context(self) -> Any:
-        return section(self.spec, "securityContext")
-
-    @property
-    def windows(self) -> bool:
-        """`spec.os.name: windows`, which exempts a pod from the Linux-only controls (v1.25+)."""
-        return bool(field(section(self.spec, "os"), "name") == "windows")
-
-    @property
-    def user_namespace(self) -> bool:
-        """`spec.hostUsers: false`: the pod runs in its own user namespace."""
-        return field(self.spec, "hostUsers") is False
 
 
 class Finding(NamedTuple):
@@ -89,19 +100,15 @@ class Finding(NamedTuple):
 
 
 
-def name_of(container: Container) -> str:
-    name = container.raw.get("name")
+def _name(container: dict[str, Any]) -> str:
+    name = container.get("name")
     return name if isinstance(name, str) else ""
-
-
-def security_context(container: Container) -> Any:
-    return section(container.raw, "securityContext")
 
 
 def in_container(c: Container, rel: str, value: Any, message: str, at: str = "") -> Finding:
     """A finding at `rel` in container `c` (`at` is the path when `rel` has a `[*]`)."""
     path = f"{c.path}.{at or rel}"
-    return Finding(f"spec.{c.section}[*].{rel}", path, value, message, c, name_of(c))
+    return Finding(f"spec.{c.section}[*].{rel}", path, value, message, c, c.name)
 
 
 def in_every_section(rel: str) -> tuple[str, ...]:
@@ -229,7 +236,7 @@ class Exclusion(NamedTuple):
     def covers(self, finding: Finding) -> bool:
         container = finding.container
         if self.images:
-            image = container.raw.get("image") if container is not None else None
+            image = container.image if container is not None else None
             if not isinstance(image, str) or not any(fnmatchcase(image, g) for g in self.images):
                 return False
         elif container is not None:

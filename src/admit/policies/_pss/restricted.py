@@ -22,15 +22,12 @@ from admit.policies._pss.model import (
     Pod,
     Revision,
     containers_named,
-    field,
     in_container,
     in_every_section,
     items,
-    name_of,
     plural,
     quoted,
     section,
-    security_context,
     setters,
     text,
 )
@@ -96,10 +93,11 @@ RESTRICTED_VOLUMES = (
 def find_volume_types(pod: Pod) -> list[Finding]:
     found = []
     for i, volume in enumerate(items(pod.spec, "volumes")):
-        if any(field(volume, kind) is not None for kind in ALLOWED_VOLUMES):
+        volume = volume if isinstance(volume, dict) else {}
+        if any(volume.get(kind) is not None for kind in ALLOWED_VOLUMES):
             continue
-        kind = next((k for k in RESTRICTED_VOLUMES if field(volume, k) is not None), "unknown")
-        name = text(field(volume, "name"))
+        kind = next((k for k in RESTRICTED_VOLUMES if volume.get(k) is not None), "unknown")
+        name = text(volume.get("name"))
         path = f"spec.volumes[{i}]" + (f".{kind}" if kind != "unknown" else "")
         message = f'volume "{name}" must not be of type {kind}'
         found.append(Finding("spec.volumes[*]", path, kind, message, name=name))
@@ -124,9 +122,9 @@ def find_privilege_escalation(pod: Pod) -> list[Finding]:
     rel = "securityContext.allowPrivilegeEscalation"
     found = []
     for c in pod.containers:
-        value = field(security_context(c), "allowPrivilegeEscalation")
+        value = c.security_context.get("allowPrivilegeEscalation")
         if value is not False:
-            message = f'container "{name_of(c)}" must set {rel}=false'
+            message = f'container "{c.name}" must set {rel}=false'
             found.append(in_container(c, rel, value, message))
     return found
 
@@ -145,17 +143,17 @@ def explain_privilege_escalation(findings: Sequence[Finding]) -> tuple[str, str]
 def find_run_as_non_root(pod: Pod) -> list[Finding]:
     rel = "securityContext.runAsNonRoot"
     found = []
-    pod_value = field(pod.security_context, "runAsNonRoot")
+    pod_value = pod.security_context.get("runAsNonRoot")
     if pod_value is False:
         message = f"the pod must not set {rel}=false"
         found.append(Finding(f"spec.{rel}", f"spec.{rel}", False, message))
     for c in pod.containers:
-        value = field(security_context(c), "runAsNonRoot")
+        value = c.security_context.get("runAsNonRoot")
         if value is False:
-            message = f'container "{name_of(c)}" must not set {rel}=false'
+            message = f'container "{c.name}" must not set {rel}=false'
             found.append(in_container(c, rel, False, message))
         elif value is None and pod_value is not True:
-            message = f'container "{name_of(c)}" must set {rel}=true (or the pod must)'
+            message = f'container "{c.name}" must set {rel}=true (or the pod must)'
             found.append(in_container(c, rel, None, message))
     return found
 
@@ -182,11 +180,11 @@ def _is_root(value: object) -> bool:
 def find_run_as_user(pod: Pod) -> list[Finding]:
     rel = "securityContext.runAsUser"
     found = []
-    if _is_root(field(pod.security_context, "runAsUser")):
+    if _is_root(pod.security_context.get("runAsUser")):
         found.append(Finding(f"spec.{rel}", f"spec.{rel}", 0, f"the pod must not set {rel}=0"))
     for c in pod.containers:
-        if _is_root(field(security_context(c), "runAsUser")):
-            found.append(in_container(c, rel, 0, f'container "{name_of(c)}" must not set {rel}=0'))
+        if _is_root(c.security_context.get("runAsUser")):
+            found.append(in_container(c, rel, 0, f'container "{c.name}" must not set {rel}=0'))
     return found
 
 
@@ -207,8 +205,8 @@ def find_seccomp_required(pod: Pod) -> list[Finding]:
 def find_capabilities(pod: Pod) -> list[Finding]:
     found = []
     for c in pod.containers:
-        name = name_of(c)
-        capabilities = section(security_context(c), "capabilities")
+        name = c.name
+        capabilities = section(c.security_context, "capabilities")
         if "ALL" not in items(capabilities, "drop"):
             rel = "securityContext.capabilities.drop"
             message = f'container "{name}" must set {rel}=["ALL"]'
