@@ -78,16 +78,16 @@ def control_findings(
     """What `pod` breaks of one control's checks of `level` itself (not the Baseline checks a
     Restricted profile also runs) at v1.`minor`, after exemptions."""
     found: list[Finding] = []
-    for check in _of_control(level, control):
-        revision = check.at(minor)
-        if revision is not None:
-            findings = revision.find(pod)
-            found += kept(findings, control, exclusions) if findings and exclusions else findings
+    for revision in _of_control(level, control, minor):
+        findings = revision.find(pod)
+        found += kept(findings, control, exclusions) if findings and exclusions else findings
     return found
 
 
 @cache
-def _of_control(level: Level, control: str) -> tuple[Check, ...]:
+def _of_control(level: Level, control: str, minor: int) -> tuple[Revision, ...]:
+    """The revisions in force at v1.`minor` of `control`'s checks of `level`."""
     if control not in CONTROLS:
         raise ValueError(f"no Pod Security Standards control named {control!r}")
-    return tuple(c for c in CHECKS if c.level == level and c.control == control)
+    checks = [c for c in CHECKS if c.level == level and c.control == control]
+    return tuple(r for c in checks if (r := c.at(minor)) is not None)
