@@ -2,6 +2,7 @@
 control, image and value, PSA's defaults and exemptions; every mistake is a load error at its
 line, with the fix in the message."""
 
+import json
 import shutil
 
 import pytest
@@ -123,4 +124,23 @@ def test_the_namespace_label_mode_reads_the_labels_of_namespaces_checked_alongsi
     assert decision.denials == (
         'violates PodSecurity "baseline:latest": privileged '
         '(container "app" must not set securityContext.privileged=true)',
+    )
+
+
+def test_admit_check_reads_the_labels_of_the_namespace_manifests_it_is_given(capsys, tmp_path):
+    from admit.cli import main
+
+    shop = {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": "shop", "labels": {"pod-security.kubernetes.io/enforce": "restricted",
+                                                    "pod-security.kubernetes.io/enforce-version": "v1.30"}}}  # fmt: skip
+    manifests = tmp_path / "k8s.yaml"
+    manifests.write_text(json.dumps(shop) + "\n---\n" + json.dumps(pod()) + "\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["check", str(library_path("pod-security-admission")), str(manifests), "-o", "json"])
+    out = capsys.readouterr().out
+    assert exited.value.code == 1
+    [failure] = [r for r in json.loads(out)["results"] if r["result"] == "fail"]
+    assert failure["rule"] == "enforce"
+    assert failure["message"].startswith(
+        'violates PodSecurity "restricted:v1.30": allowPrivilegeEscalation != false (container "app"'
     )

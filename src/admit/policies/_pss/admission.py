@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from fnmatch import fnmatchcase
-from types import MappingProxyType
 from typing import Annotated, Any
 
 from admit.core.outcome import Violation
@@ -24,7 +23,7 @@ from admit.policies._pss.registry import Result, evaluate, explain
 from admit.policies._pss.versions import minor_of
 
 EXEMPTION_KEYS = ("usernames", "namespaces", "runtimeClasses")
-NO_EXEMPTIONS: Mapping[str, Sequence[str]] = MappingProxyType(dict.fromkeys(EXEMPTION_KEYS, ()))
+NO_EXEMPTIONS: Mapping[str, Sequence[str]] = {key: [] for key in EXEMPTION_KEYS}  # never written
 # Pod subresources PSA judges (the others cannot change what the checks read).
 JUDGED_SUBRESOURCES = ("", "ephemeralcontainers")
 

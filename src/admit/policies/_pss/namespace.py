@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import lru_cache
-from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 from admit.policies._pss.model import field, items, section
@@ -21,9 +20,11 @@ Mode = Literal["enforce", "audit", "warn"]
 MODES: tuple[Mode, ...] = ("enforce", "audit", "warn")
 PREFIX = "pod-security.kubernetes.io/"
 LABELS = tuple(f"{PREFIX}{mode}{suffix}" for mode in MODES for suffix in ("", "-version"))
-DEFAULTS: Mapping[str, str] = MappingProxyType(
-    {key[len(PREFIX) :]: "privileged" if key.endswith(MODES) else "latest" for key in LABELS}
-)
+# PSA's defaults for a namespace without labels (a plain dict, so the console can show it; never
+# written to)
+DEFAULTS: Mapping[str, str] = {
+    key[len(PREFIX) :]: "privileged" if key.endswith(MODES) else "latest" for key in LABELS
+}
 _DEFAULT_ITEMS = tuple(sorted(DEFAULTS.items()))
 # What an unreadable level label means: the strictest for enforce, nothing for audit and warn.
 _FALLBACK: dict[Mode, Level] = {
