@@ -99,7 +99,6 @@ class Pod:
 _last: tuple[Any, Any, Pod | None] = (None, None, None)
 
 
-
 class Finding(NamedTuple):
     """One offending value: the restricted field as exemptions name it (`spec.containers[*].
     securityContext.privileged`), where it is in this pod, the value (None when a required
@@ -113,7 +112,6 @@ class Finding(NamedTuple):
     message: str
     container: Container | None = None
     name: str = ""
-
 
 
 def _name(container: dict[str, Any]) -> str:

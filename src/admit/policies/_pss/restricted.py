@@ -9,12 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from admit.policies._pss.baseline import (
-    explain_proc_mount,
-    explain_seccomp,
-    find_proc_mount,
-    seccomp_findings,
-)
 from admit.policies._pss.model import (
     Check,
     Find,
@@ -30,6 +24,12 @@ from admit.policies._pss.model import (
     section,
     setters,
     text,
+)
+from admit.policies._pss.shared import (
+    explain_proc_mount,
+    explain_seccomp,
+    find_proc_mount,
+    seccomp_findings,
 )
 
 
