@@ -92,10 +92,10 @@ class Pod:
 
 
 # The pod of the last request: its rules (up to 19 for pss-restricted) read it once, not once
-# each (pss-baseline, the origin's pod: 641k -> XXXk instructions per request). Keyed by the
-# request and its object, both held so neither can be another's; a tuple swapped whole, so a
-# concurrent evaluation never reads another's pod. A workload's pod template is a new request
-# for every rule, so it is read by each.
+# each (pss-baseline, the origin's pod: 626k -> 272k instructions per request, callgrind).
+# Keyed by the request and its object, both held so neither can be another's; a tuple swapped
+# whole, so a concurrent evaluation never reads another's pod. A workload's pod template is a
+# new request for every rule, so it is read by each.
 _last: tuple[Any, Any, Pod | None] = (None, None, None)
 
 
