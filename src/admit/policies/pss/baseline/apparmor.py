@@ -2,6 +2,7 @@
 stay in force: `appArmorProfile.type` (pod and containers) may only be RuntimeDefault or
 Localhost, and the legacy `container.apparmor.security.beta.kubernetes.io/*` annotations only
 empty, `runtime/default` or `localhost/*`. The same at every version.
+The check, per version, is in `admit.policies._pss.baseline`.
 """
 
 from collections.abc import Iterator

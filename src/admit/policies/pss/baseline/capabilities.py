@@ -2,6 +2,7 @@
 runtime's default set (AUDIT_WRITE, CHOWN, DAC_OVERRIDE, FOWNER, FSETID, KILL, MKNOD,
 NET_BIND_SERVICE, SETFCAP, SETGID, SETPCAP, SETUID, SYS_CHROOT); SYS_ADMIN, NET_RAW and the rest
 are refused. The same at every version.
+The check, per version, is in `admit.policies._pss.baseline`.
 """
 
 from collections.abc import Iterator

@@ -1,5 +1,6 @@
 """PSS Baseline, Host Namespaces: sharing the node's network, PID or IPC namespace
 (`hostNetwork`, `hostPID`, `hostIPC`) breaks the isolation every other control relies on.
+The check, per version, is in `admit.policies._pss.baseline`.
 """
 
 from collections.abc import Iterator

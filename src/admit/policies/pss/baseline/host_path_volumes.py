@@ -1,5 +1,6 @@
 """PSS Baseline, HostPath Volumes: a hostPath volume exposes the node's filesystem to the pod.
 (Under Restricted, the Volume Types control refuses them too.)
+The check, per version, is in `admit.policies._pss.baseline`.
 """
 
 from collections.abc import Iterator

@@ -1,6 +1,7 @@
 """PSS Baseline, Host Probes / Lifecycle Hooks (v1.34+): a probe or lifecycle hook with an
 `httpGet.host` or `tcpSocket.host` makes the kubelet connect wherever the pod says, from the
 node; the host must be left unset (the pod's own IP).
+The check, per version, is in `admit.policies._pss.baseline`.
 """
 
 from collections.abc import Iterator

@@ -1,5 +1,6 @@
 """PSS Baseline, HostProcess: a Windows HostProcess container has privileged access to the
 node, so neither the pod nor any of its containers may ask for one.
+The check, per version, is in `admit.policies._pss.baseline`.
 """
 
 from collections.abc import Iterator

@@ -1,5 +1,6 @@
 """PSS Baseline, Privileged Containers: a privileged container disables most security
 mechanisms, so no container, init container or ephemeral container may be one.
+The check, per version, is in `admit.policies._pss.baseline`.
 """
 
 from collections.abc import Iterator

@@ -1,6 +1,7 @@
 """PSS Baseline, /proc Mount Type: the default /proc mask hides kernel interfaces from
 containers; `procMount: Unmasked` removes it. From v1.35 a pod in its own user namespace
 (`hostUsers: false`) may unmask it, the host's kernel interfaces being out of its reach.
+The check, per version, is in `admit.policies._pss.shared`.
 """
 
 from collections.abc import Iterator

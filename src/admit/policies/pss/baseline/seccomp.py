@@ -1,6 +1,7 @@
 """PSS Baseline, Seccomp: the seccomp profile may be left unset or be the runtime's default or a
 node-local one (`RuntimeDefault`, `Localhost`), never `Unconfined`. Before v1.19 the profile was
 set by the `seccomp.security.alpha.kubernetes.io` annotations, which are checked instead.
+The check, per version, is in `admit.policies._pss.shared`.
 """
 
 from collections.abc import Iterator

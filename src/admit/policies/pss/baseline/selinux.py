@@ -1,6 +1,7 @@
 """PSS Baseline, SELinux: a custom SELinux user or role, or a type outside the container types,
 could escape confinement; pod and container options are checked alike. Allowed types: "",
 container_t, container_init_t, container_kvm_t, and from v1.31 container_engine_t.
+The check, per version, is in `admit.policies._pss.baseline`.
 """
 
 from collections.abc import Iterator

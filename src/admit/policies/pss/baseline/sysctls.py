@@ -2,6 +2,7 @@
 pods on the node, may be set. The safe set grew: net.ipv4.ip_local_reserved_ports (v1.27), the
 TCP keepalive and fin timeout sysctls (v1.29), net.ipv4.tcp_rmem and tcp_wmem (v1.32),
 net.ipv4.tcp_slow_start_after_idle and tcp_notsent_lowat (v1.37).
+The check, per version, is in `admit.policies._pss.baseline`.
 """
 
 from collections.abc import Iterator

@@ -1,5 +1,6 @@
 """PSS Restricted, Capabilities (v1.22+): every container must drop ALL capabilities and may add
 back only NET_BIND_SERVICE. Windows pods are exempt from v1.25, as in the standard.
+The check, per version, is in `admit.policies._pss.restricted`.
 """
 
 from collections.abc import Iterator

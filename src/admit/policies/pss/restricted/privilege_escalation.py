@@ -1,6 +1,7 @@
 """PSS Restricted, Privilege Escalation: every container must say
 `allowPrivilegeEscalation: false`, since the default lets setuid binaries gain privileges.
 Windows pods are exempt from v1.25, as in the standard.
+The check, per version, is in `admit.policies._pss.restricted`.
 """
 
 from collections.abc import Iterator

@@ -1,6 +1,7 @@
 """PSS Restricted, /proc Mount Type (v1.35+): where Baseline lets a pod in its own user
 namespace unmask /proc, Restricted still requires the default mask of every pod. (Before v1.35
 the Baseline rule refuses `Unmasked` for every pod.)
+The check, per version, is in `admit.policies._pss.shared`.
 """
 
 from collections.abc import Iterator

@@ -2,6 +2,7 @@
 `runAsNonRoot: true` on the pod covers every container that does not say otherwise; without
 it, each container must set it itself. From v1.35 a pod in its own user namespace
 (`hostUsers: false`) is exempt: its root is not the node's.
+The check, per version, is in `admit.policies._pss.restricted`.
 """
 
 from collections.abc import Iterator

@@ -1,6 +1,7 @@
 """PSS Restricted, Running as Non-root user (v1.23+): an explicit `runAsUser: 0` would run as
 root whatever the image says, so it is refused on the pod and on every container. From v1.35 a
 pod in its own user namespace (`hostUsers: false`) is exempt.
+The check, per version, is in `admit.policies._pss.restricted`.
 """
 
 from collections.abc import Iterator

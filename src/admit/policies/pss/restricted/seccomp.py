@@ -1,6 +1,7 @@
 """PSS Restricted, Seccomp (v1.19+): a seccomp profile must be in force, `RuntimeDefault` or
 `Localhost`, set on the pod or on every container. Windows pods are exempt from v1.25, as in
 the standard.
+The check, per version, is in `admit.policies._pss.shared`.
 """
 
 from collections.abc import Iterator

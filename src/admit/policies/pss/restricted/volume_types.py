@@ -2,6 +2,7 @@
 storage directly are allowed (configMap, csi, downwardAPI, emptyDir, ephemeral, image,
 persistentVolumeClaim, projected, secret); other storage comes through PersistentVolumes. Image
 volumes are allowed at every version, as the reference implementation allows them.
+The check, per version, is in `admit.policies._pss.restricted`.
 """
 
 from collections.abc import Iterator
