@@ -1,6 +1,6 @@
 """Parameter overrides are checked against the rule's signature and annotations."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
 import pytest
 
@@ -47,3 +47,39 @@ def test_without_annotation_the_default_type_is_expected():
 
     _, problems = check_arguments(rules_of(r)[0], {"limit": "three"})
     assert problems == [("limit", "parameter 'limit' of rule r expects int, got str 'three'")]
+
+
+def _even(value):
+    return None if value % 2 == 0 else f"must be even, not {value}"
+
+
+def test_annotated_checks_run_once_the_type_fits():
+    @admit.validate("Pod")
+    def r(request, *, count: Annotated[int, _even] = 2):
+        pass
+
+    [rule] = rules_of(r)
+    assert check_arguments(rule, {"count": 4}) == ({"count": 4}, [])
+    assert check_arguments(rule, {"count": 3})[1] == [
+        ("count", "parameter 'count' of rule r: must be even, not 3")
+    ]
+    assert check_arguments(rule, {"count": "4"})[1] == [
+        ("count", "parameter 'count' of rule r expects int, got str '4'")
+    ]
+
+
+def test_annotated_checks_survive_postponed_annotations(tmp_path):
+    from admit.loading.loader import load_bundle
+    from tests.helpers import write_bundle
+
+    module = (
+        "from __future__ import annotations\nfrom typing import Annotated\nimport admit\n"
+        "def even(v):\n    return None if v % 2 == 0 else 'must be even'\n"
+        "@admit.validate('Pod')\ndef r(request, *, count: Annotated[int, even] = 2):\n    pass\n"
+    )
+    write_bundle(tmp_path, {"rules.py": module, "admit.yaml": "parameters: {count: 3}\n"})
+    with pytest.raises(admit.BundleError) as caught:
+        load_bundle(tmp_path)
+    assert [str(p) for p in caught.value.problems] == [
+        "admit.yaml:1: invalid_parameter: parameter 'count': must be even"
+    ]

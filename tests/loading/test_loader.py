@@ -87,6 +87,49 @@ def test_helper_modules_and_relative_imports(tmp_path):
     assert rule.key == "team.images/r"
 
 
+def test_modules_of_a_helper_package_are_imported_only_by_the_rules_that_use_them(tmp_path):
+    write_bundle(
+        tmp_path,
+        {
+            "_shared/__init__.py": "",
+            "_shared/prefixes.py": "PREFIX = 'ghcr.io/'\n",
+            "_shared/unused.py": "raise RuntimeError('a helper module nobody imports')\n",
+            "images.py": "import admit\nfrom ._shared.prefixes import PREFIX\n"
+            "@admit.validate('Pod')\ndef r(request):\n"
+            "    return None if request.containers[0].image.startswith(PREFIX) else 'no'\n",
+        },
+    )
+    ps = load_bundle(tmp_path)
+    assert [r.key for r in ps.rules] == ["images/r"]
+    assert admit.evaluate(ps, request(pod("ghcr.io/app:1"))).allowed
+
+
+def test_bundle_wide_parameters_reach_every_rule_that_has_them_and_yield_to_policies(tmp_path):
+    other = "import admit\n@admit.validate('Pod')\ndef other(request, *, max_containers: int = 1):\n    pass\n"
+    write_bundle(
+        tmp_path,
+        {
+            "images.py": RULE,
+            "more.py": other,
+            "admit.yaml": "parameters: {max_containers: 7}\n"
+            "policies:\n  more:\n    parameters: {max_containers: 3}\n",
+        },
+    )
+    arguments = {r.key: r.arguments["max_containers"] for r in load_bundle(tmp_path).rules}
+    assert arguments == {"images/trusted_registry": 7, "more/other": 3}
+
+
+def test_a_bundle_wide_parameter_no_rule_has_or_of_the_wrong_type_is_located(tmp_path):
+    write_bundle(
+        tmp_path,
+        {"images.py": RULE, "admit.yaml": "parameters:\n  max_containers: many\n  nope: 1\n"},
+    )
+    assert _problems(tmp_path) == [
+        "admit.yaml:2: invalid_parameter: parameter 'max_containers' expects int, got str 'many'",
+        "admit.yaml:3: unknown_parameter: no rule of the bundle has a parameter 'nope'",
+    ]
+
+
 def test_data_files_land_at_their_directory_path(tmp_path):
     write_bundle(
         tmp_path,

@@ -5,6 +5,7 @@ console's only view of rules."""
 from __future__ import annotations
 
 import os
+import typing
 from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
@@ -59,6 +60,8 @@ def _match(match: Match | None) -> dict[str, Any] | None:
 def _annotation(annotation: Any) -> str | None:
     if annotation is None:
         return None
+    if typing.get_origin(annotation) is typing.Annotated:  # the type, not its load-time checks
+        annotation = typing.get_args(annotation)[0]
     return annotation if isinstance(annotation, str) else getattr(annotation, "__name__", None)
 
 

@@ -2,28 +2,44 @@
 
 Types come from the annotation when there is one, otherwise from the default's type. Only the
 shapes JSON and YAML can express are understood: str, int, float, bool, None, lists, tuples,
-dicts, unions, Literal and Any.
+dicts, unions, Literal and Any. `Annotated[T, check, ...]` adds checks a type cannot say (a
+version string's form, the fields of an exemption): once the value fits `T`, each callable
+`check(value)` in the metadata returns a problem (a message) or None, so a bad value is a load
+error located in admit.yaml rather than a failure on the first request.
 """
 
 from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from admit.core.rules import Param, Rule
 
 
 def _type_name(tp: Any) -> str:
+    if typing.get_origin(tp) is typing.Annotated:
+        return _type_name(typing.get_args(tp)[0])
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+Check = Callable[[Any], "str | None"]
+
+
+def _checks(tp: Any) -> tuple[Any, tuple[Check, ...]]:
+    """(the type, the checks of its `Annotated` metadata)."""
+    if typing.get_origin(tp) is typing.Annotated:
+        base, *metadata = typing.get_args(tp)
+        return base, tuple(m for m in metadata if callable(m))
+    return tp, ()
 
 
 def _resolve(rule: Rule, param: Param) -> Any:
     annotation = param.annotation
     if isinstance(annotation, str):  # from __future__ import annotations
         try:
-            hints = typing.get_type_hints(rule.func)
+            hints = typing.get_type_hints(rule.func, include_extras=True)
         except Exception:  # unresolvable hints: fall back to the default's type
             hints = {}
         annotation = hints.get(param.name)
@@ -36,6 +52,7 @@ def conforms(value: Any, tp: Any) -> bool:
     """Whether a JSON/YAML value fits the type `tp`."""
     if tp is Any or tp is object:
         return True
+    tp, _ = _checks(tp)
     if tp is None or tp is type(None):
         return value is None
     if tp is float:
@@ -69,6 +86,7 @@ def conforms(value: Any, tp: Any) -> bool:
 
 def _coerce(value: Any, tp: Any) -> Any:
     """Tuples in signatures receive tuples, frozensets frozensets (YAML only has lists)."""
+    tp, _ = _checks(tp)
     origin = typing.get_origin(tp) or tp
     if isinstance(value, list) and origin in (tuple, frozenset, set):
         return origin(value)
@@ -98,6 +116,12 @@ def check_arguments(
                     f"parameter {name!r} of rule {rule.key} expects {_type_name(tp)}, "
                     f"got {type(value).__name__} {value!r}",
                 )
+            )
+            continue
+        found = [problem for check in _checks(tp)[1] if (problem := check(value))]
+        if found:
+            problems.extend(
+                (name, f"parameter {name!r} of rule {rule.key}: {problem}") for problem in found
             )
             continue
         arguments[name] = _coerce(value, tp)

@@ -1,6 +1,8 @@
 """`admit.yaml`: per-policy and per-rule overrides of parameters, action, on_error and enabled
 (and `kinds:`, the custom resources rules may name: see `admit.loading.kinds`).
 
+parameters:                  # given to every rule of the bundle that has the parameter
+  version: v1.30
 policies:
   trusted-images:            # the policy (module) name; `_` and `-` are interchangeable
     action: warn             # default for every rule of the module
@@ -13,6 +15,8 @@ policies:
         existing: deny       # on UPDATE, deny even what the old object already violated
         enabled: false
         parameters: {}
+
+A rule's own parameters win over its policy's, which win over the bundle's.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from admit.core.params import check_arguments
 from admit.core.rules import Rule
 from admit.loading.yamlfile import LineDict
 
-_TOP_KEYS = frozenset({"policies", "kinds"})  # kinds: see admit.loading.kinds
+_TOP_KEYS = frozenset({"policies", "kinds", "parameters"})  # kinds: see admit.loading.kinds
 _POLICY_KEYS = frozenset({"action", "on_error", "existing", "parameters", "rules", "enabled"})
 _RULE_KEYS = frozenset({"action", "on_error", "existing", "parameters", "enabled"})
 
@@ -63,6 +67,35 @@ class _Checker:
                 )
 
 
+def _with_bundle_parameters(
+    rules: list[Rule], top: Mapping[str, Any], check: _Checker
+) -> list[Rule]:
+    """`rules` with the bundle-wide `parameters:` given to each rule that has them (each problem
+    reported once, however many rules share the parameter)."""
+    shared = check.mapping(top, "parameters", top.get("parameters"), "parameters")
+    if not shared:
+        return rules
+    reported: set[tuple[str, str]] = set()
+    result = []
+    for rule in rules:
+        names = {p.name for p in rule.params}
+        mine = {k: v for k, v in shared.items() if k in names}
+        if mine:
+            arguments, problems = check_arguments(rule, mine)
+            for param, message in problems:
+                general = message.replace(f" of rule {rule.key}", "")
+                if (param, general) not in reported:
+                    reported.add((param, general))
+                    check.add(shared, param, "invalid_parameter", general)
+            rule = rule.configured(arguments=arguments)
+        result.append(rule)
+    for param in shared:
+        if not any(param in {p.name for p in r.params} for r in rules):
+            message = f"no rule of the bundle has a parameter {param!r}"
+            check.add(shared, param, "unknown_parameter", message)
+    return result
+
+
 def apply_config(rules: list[Rule], config: Any, path: str) -> tuple[list[Rule], list[Problem]]:
     """`rules` with the overrides of a parsed `admit.yaml` applied, and every problem found."""
     return apply_layers(rules, [(config, path)])
@@ -91,6 +124,7 @@ def _apply(result: list[Rule], enabled: dict[int, bool], config: Any, path: str)
     by_policy: dict[str, list[int]] = {}
     for i, rule in enumerate(result):
         by_policy.setdefault(rule.policy, []).append(i)
+    result[:] = _with_bundle_parameters(result, top, check)
     known_policies = ", ".join(sorted(by_policy)) or "none"
     for policy_key, policy_conf in policies.items():
         name = normalise(str(policy_key))

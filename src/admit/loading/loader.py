@@ -1,9 +1,10 @@
 """Loading a bundle directory into an immutable `PolicySet`, all problems in one pass.
 
-A bundle is a directory, searched recursively: Python modules with rules (`_name.py` helpers are
-imported only when a module imports them; `test_*.py`, `*_test.py` and `conftest.py` are
-skipped), an optional `admit.yaml`, and data files named `data.json`/`data.yaml` whose content
-lands in `request.data` at their directory's path, as in OPA bundles. Every load imports the
+A bundle is a directory, searched recursively: Python modules with rules (`_name.py` helpers and
+the modules of `_name/` helper packages are imported only when a module imports them;
+`test_*.py`, `*_test.py` and `conftest.py` are skipped), an optional `admit.yaml`, and data
+files named `data.json`/`data.yaml` whose content lands in `request.data` at their directory's
+path, as in OPA bundles. Every load imports the
 modules under a fresh package name, so two bundles, or two versions of one, never share state.
 """
 
@@ -44,8 +45,11 @@ def policy_name(relative: Path) -> str:
     return ".".join(normalise(part) for part in relative.with_suffix("").parts)
 
 
-def _is_rule_module(path: Path) -> bool:
+def _is_rule_module(path: Path, root: Path | None = None) -> bool:
     name = path.name
+    inside = path.relative_to(root).parts[:-1] if root is not None else ()
+    if any(part.startswith("_") for part in inside):
+        return False  # a module of a helper package
     return not (
         name.startswith(("_", "test_")) or name.endswith("_test.py") or name == "conftest.py"
     )
@@ -264,7 +268,7 @@ def load_bundle(
         )
     load = _Load(root)
     files = list(bundle_files(root))
-    modules = [p for p in files if p.suffix == ".py" and _is_rule_module(p)]
+    modules = [p for p in files if p.suffix == ".py" and _is_rule_module(p, root)]
     data_files = [p for p in files if p.name in DATA_NAMES]
     config_path = root / CONFIG_NAME
     rules = load.assign_policies(load.import_modules(modules))

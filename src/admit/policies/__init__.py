@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent
 BUNDLES: dict[str, str] = {
     "pss-baseline": "pss/baseline",
     "pss-restricted": "pss",
+    "pod-security-admission": "pod_security_admission",
     "best-practices": "best_practices",
     "top5": "top5",
 }

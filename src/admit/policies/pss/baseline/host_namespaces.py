@@ -1,17 +1,17 @@
-"""PSS Baseline, Host Namespaces: sharing the node's network, PID or IPC namespace breaks the
-isolation every other control relies on."""
+"""PSS Baseline, Host Namespaces: sharing the node's network, PID or IPC namespace
+(`hostNetwork`, `hostPID`, `hostIPC`) breaks the isolation every other control relies on.
+The check, per version, is in `admit.policies._pss.baseline`.
+"""
 
 from collections.abc import Iterator
 
 import admit
-
-FIELDS = ("hostNetwork", "hostPID", "hostIPC")
+from admit.policies import _pss
 
 
 @admit.validate("Pod")
-def host_namespaces(request: admit.Request) -> Iterator[admit.Violation]:
+def host_namespaces(
+    request: admit.Request, *, version: _pss.Version = "latest", exclude: _pss.Exclusions = ()
+) -> Iterator[admit.Violation]:
     """Pods must not share the host's network, PID or IPC namespaces."""
-    spec = request.object.spec
-    for field in FIELDS:
-        if spec.get(field) is True:
-            yield admit.Violation(f"the pod must not set {field}=true", f"spec.{field}")
+    return _pss.violations(request, "baseline", "Host Namespaces", version, exclude)

@@ -1,20 +1,17 @@
 """PSS Baseline, HostProcess: a Windows HostProcess container has privileged access to the
-node, so neither the pod nor any of its containers may ask for one."""
+node, so neither the pod nor any of its containers may ask for one.
+The check, per version, is in `admit.policies._pss.baseline`.
+"""
 
 from collections.abc import Iterator
 
 import admit
-
-FIELD = "securityContext.windowsOptions.hostProcess"
+from admit.policies import _pss
 
 
 @admit.validate("Pod")
-def host_process(request: admit.Request) -> Iterator[admit.Violation]:
+def host_process(
+    request: admit.Request, *, version: _pss.Version = "latest", exclude: _pss.Exclusions = ()
+) -> Iterator[admit.Violation]:
     """Pods must not run Windows HostProcess containers."""
-    if request.object.spec.securityContext.windowsOptions.hostProcess is True:
-        yield admit.Violation(f"the pod must not set {FIELD}=true", f"spec.{FIELD}")
-    for c in request.containers:
-        if c.securityContext.windowsOptions.hostProcess is True:
-            yield admit.Violation(
-                f'container "{c.name}" must not set {FIELD}=true', f"{c.path}.{FIELD}"
-            )
+    return _pss.violations(request, "baseline", "HostProcess", version, exclude)

@@ -1,17 +1,17 @@
 """PSS Baseline, Privileged Containers: a privileged container disables most security
-mechanisms, so no container, init container or ephemeral container may be one."""
+mechanisms, so no container, init container or ephemeral container may be one.
+The check, per version, is in `admit.policies._pss.baseline`.
+"""
 
 from collections.abc import Iterator
 
 import admit
+from admit.policies import _pss
 
 
 @admit.validate("Pod")
-def privileged_containers(request: admit.Request) -> Iterator[admit.Violation]:
+def privileged_containers(
+    request: admit.Request, *, version: _pss.Version = "latest", exclude: _pss.Exclusions = ()
+) -> Iterator[admit.Violation]:
     """Containers must not be privileged."""
-    for c in request.containers:
-        if c.securityContext.privileged is True:
-            yield admit.Violation(
-                f'container "{c.name}" must not set securityContext.privileged=true',
-                f"{c.path}.securityContext.privileged",
-            )
+    return _pss.violations(request, "baseline", "Privileged Containers", version, exclude)

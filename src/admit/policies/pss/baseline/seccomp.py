@@ -1,26 +1,18 @@
 """PSS Baseline, Seccomp: the seccomp profile may be left unset or be the runtime's default or a
-node-local one, never explicitly `Unconfined`."""
+node-local one (`RuntimeDefault`, `Localhost`), never `Unconfined`. Before v1.19 the profile was
+set by the `seccomp.security.alpha.kubernetes.io` annotations, which are checked instead.
+The check, per version, is in `admit.policies._pss.shared`.
+"""
 
 from collections.abc import Iterator
 
 import admit
-
-ALLOWED = (None, "RuntimeDefault", "Localhost")
+from admit.policies import _pss
 
 
 @admit.validate("Pod")
-def seccomp(request: admit.Request) -> Iterator[admit.Violation]:
+def seccomp(
+    request: admit.Request, *, version: _pss.Version = "latest", exclude: _pss.Exclusions = ()
+) -> Iterator[admit.Violation]:
     """Pods and containers must not disable seccomp."""
-    kind = request.object.spec.securityContext.seccompProfile.type
-    if kind not in ALLOWED:
-        yield admit.Violation(
-            f"the pod must not set seccompProfile.type={kind}",
-            "spec.securityContext.seccompProfile.type",
-        )
-    for c in request.containers:
-        kind = c.securityContext.seccompProfile.type
-        if kind not in ALLOWED:
-            yield admit.Violation(
-                f'container "{c.name}" must not set seccompProfile.type={kind}',
-                f"{c.path}.securityContext.seccompProfile.type",
-            )
+    return _pss.violations(request, "baseline", "Seccomp", version, exclude)

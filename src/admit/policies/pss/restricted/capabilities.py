@@ -1,29 +1,17 @@
-"""PSS Restricted, Capabilities: every container must drop ALL capabilities and may add back
-only NET_BIND_SERVICE. Windows pods are exempt, as in the standard."""
+"""PSS Restricted, Capabilities (v1.22+): every container must drop ALL capabilities and may add
+back only NET_BIND_SERVICE. Windows pods are exempt from v1.25, as in the standard.
+The check, per version, is in `admit.policies._pss.restricted`.
+"""
 
 from collections.abc import Iterator
 
 import admit
-
-ADDABLE = frozenset({"NET_BIND_SERVICE"})
+from admit.policies import _pss
 
 
 @admit.validate("Pod")
-def capabilities(request: admit.Request) -> Iterator[admit.Violation]:
+def capabilities(
+    request: admit.Request, *, version: _pss.Version = "latest", exclude: _pss.Exclusions = ()
+) -> Iterator[admit.Violation]:
     """Containers must drop ALL capabilities and add back at most NET_BIND_SERVICE."""
-    if request.object.spec.os.name == "windows":
-        return
-    for c in request.containers:
-        caps = c.securityContext.capabilities
-        if "ALL" not in caps.drop:
-            yield admit.Violation(
-                f'container "{c.name}" must set securityContext.capabilities.drop=["ALL"]',
-                f"{c.path}.securityContext.capabilities.drop",
-            )
-        added = [str(cap) for cap in caps.add if cap not in ADDABLE]
-        if added:
-            yield admit.Violation(
-                f'container "{c.name}" must not add capabilities {", ".join(added)} '
-                "(only NET_BIND_SERVICE)",
-                f"{c.path}.securityContext.capabilities.add",
-            )
+    return _pss.violations(request, "restricted", "Capabilities", version, exclude)

@@ -1,32 +1,19 @@
-"""PSS Restricted, Volume Types: beyond hostPath, only the core volume types that cannot reach
-node or network storage directly are allowed; other storage comes through PersistentVolumes."""
+"""PSS Restricted, Volume Types: only the volume types that cannot reach node or network
+storage directly are allowed (configMap, csi, downwardAPI, emptyDir, ephemeral, image,
+persistentVolumeClaim, projected, secret); other storage comes through PersistentVolumes. Image
+volumes are allowed at every version, as the reference implementation allows them.
+The check, per version, is in `admit.policies._pss.restricted`.
+"""
 
 from collections.abc import Iterator
 
 import admit
-
-ALLOWED = frozenset(
-    {
-        "configMap",
-        "csi",
-        "downwardAPI",
-        "emptyDir",
-        "ephemeral",
-        "persistentVolumeClaim",
-        "projected",
-        "secret",
-    }
-)
+from admit.policies import _pss
 
 
 @admit.validate("Pod")
-def volume_types(request: admit.Request) -> Iterator[admit.Violation]:
-    """Pods may use only configMap, csi, downwardAPI, emptyDir, ephemeral,
-    persistentVolumeClaim, projected and secret volumes."""
-    for i, volume in enumerate(request.object.spec.volumes):
-        kinds = [key for key in volume if key != "name" and key not in ALLOWED]
-        if kinds:
-            yield admit.Violation(
-                f'volume "{volume.name}" must not be of type {", ".join(kinds)}',
-                f"spec.volumes[{i}].{kinds[0]}",
-            )
+def volume_types(
+    request: admit.Request, *, version: _pss.Version = "latest", exclude: _pss.Exclusions = ()
+) -> Iterator[admit.Violation]:
+    """Pods may use only volume types that cannot reach node or network storage directly."""
+    return _pss.violations(request, "restricted", "Volume Types", version, exclude)
