@@ -65,12 +65,44 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
     active: Callable[[], object] = staticmethod(_nothing)
     first_request: Callable[[], object] = staticmethod(_nothing)
     closed: Callable[[], object] = staticmethod(_nothing)
+    # Set on the worker's class when it begins to drain (SIGTERM): see `shutdown`.
+    draining: bool = False
+    drain_grace: float = 2.0
     _deadline: asyncio.TimerHandle | None = None
     _header_bytes: int = 0
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._start()
+        if self.draining:  # its handshake completed after the drain began: one request more
+            self._close_when_idle()
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        cycle: Any = self.cycle
+        if self.draining and cycle is not None:
+            cycle.keep_alive = False  # the answer says `Connection: close`, then it closes
+
+    def shutdown(self) -> None:
+        """The worker drains (uvicorn calls this on SIGTERM, after it stopped accepting). A
+        request in progress is answered with `Connection: close`. An idle kept-alive connection
+        is not closed at once, as uvicorn would: its client may be sending a request on it at
+        this very moment, which would be lost. It gets `drain_grace` seconds for one more
+        request (answered with `Connection: close`, so the client stops reusing it), then it is
+        closed if still idle."""
+        cycle: Any = self.cycle
+        if cycle is None or cycle.response_complete:
+            self._unset_keepalive_if_required()
+            self._close_when_idle()
+        else:
+            cycle.keep_alive = False
+
+    def _close_when_idle(self) -> None:
+        self.loop.call_later(self.drain_grace, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        if self.is_idle() and not self.transport.is_closing():
+            self.transport.close()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

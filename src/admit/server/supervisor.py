@@ -263,6 +263,11 @@ class Supervisor:
             log.info("received %s: draining workers", signal.Signals(signum).name)
             self.stopping = True
             self.pending.clear()
+            # Stop accepting first: the kernel completes handshakes for a listening socket as
+            # long as any process holds it, and this copy is never accepted from. Held through
+            # the drain, it queued new connections only to reset them at the end; closed, they
+            # are refused at once once the workers close theirs.
+            self.sock.close()
 
     def _signal_all(self, sig: int) -> None:
         for pid in self.children:

@@ -32,7 +32,7 @@ from admit.server.decision_log import DecisionLog
 from admit.server.feed import FLUSH_EVERY, FeedPublisher
 from admit.server.metrics import Metrics
 from admit.server.policies import ClusterSource, PolicySource
-from admit.server.protocol import with_request_timeout
+from admit.server.protocol import RequestDeadlineProtocol, with_request_timeout
 from admit.server.state import Slots, WorkerSlot
 from admit.server.tls import ReloadingContext
 
@@ -69,6 +69,22 @@ async def _every(seconds: float, chore: Callable[[], object]) -> None:
             chore()
         except Exception:
             log.exception("background chore failed")
+
+
+DRAIN_GRACE = 2.0  # seconds an idle kept-alive connection may still bring a request on SIGTERM
+
+
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, whose connections learn that it drains before it stops them, so the
+    last answer on each says `Connection: close` (see `RequestDeadlineProtocol.shutdown`)."""
+
+    def __init__(self, config: uvicorn.Config, http: type[RequestDeadlineProtocol]) -> None:
+        super().__init__(config)
+        self.http = http
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.http.draining = True
+        await super().shutdown(sockets)
 
 
 def protect_std_streams() -> None:
@@ -129,6 +145,8 @@ def run_worker(
         run_dir=config.run_dir,
     )
     app.install_deadline()
+    http = with_request_timeout(config.client_timeout)
+    http.drain_grace = min(DRAIN_GRACE, config.drain_timeout)
     uv = uvicorn.Config(
         app,
         loop="uvloop",
@@ -136,7 +154,7 @@ def run_worker(
         # (uvicorn's limit_concurrency counted idle connections too, and answered 503).
         http=tls_http(
             tls.context,
-            with_request_timeout(config.client_timeout),
+            http,
             max_connections=config.max_connections,
             handshake_timeout=config.handshake_timeout,
         ),
@@ -149,7 +167,7 @@ def run_worker(
         timeout_graceful_shutdown=int(config.drain_timeout),
     )
     uv.load()
-    server = uvicorn.Server(uv)
+    server = DrainingServer(uv, http)
 
     def publish_metrics() -> None:
         current = policies.current()
