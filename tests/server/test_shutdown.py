@@ -110,3 +110,17 @@ def test_kept_alive_clients_lose_no_request_around_sigterm(tmp_path, tls):
     assert sorted(r[0] for r in results) == ["closed"] * 4, results
     assert all(r[2] > 5 for r in results)
     assert slow == [200]
+
+
+def test_every_decision_is_logged_when_sigterm_comes_right_after_it(tmp_path, tls):
+    server = start_server(SEED, tmp_path, workers=2, tls=tls)
+    with Client(server.port, tls) as first, Client(server.port, tls) as second:
+        for i in range(20):
+            assert (first if i % 2 else second).post("/validate", named(f"p{i}")).status == 200
+    server.process.send_signal(15)  # within the log's 0.2 s flush interval
+    assert server.process.wait(15) == 0
+    logged = {json.loads(line)["name"] for line in server.decisions.read_text().splitlines()}
+    assert logged == {f"p{i}" for i in range(20)}
+    stopped = [line for line in server.stderr().splitlines() if "worker" in line and "stopped (" in line]
+    assert len(stopped) == 2
+    assert all(line.endswith("stopped (exit code 0)") for line in stopped), stopped  # not killed

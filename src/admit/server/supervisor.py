@@ -141,7 +141,10 @@ class Supervisor:
             if pid == 0:
                 return
             child = self.children.pop(pid, None)
-            if child is None or self.stopping:
+            if child is None:
+                continue
+            if self.stopping:
+                log.info("%s %d stopped (%s)", child.role, pid, _describe(status))
                 continue
             self._ended(pid, child, status)
 

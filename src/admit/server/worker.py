@@ -211,6 +211,11 @@ def run_worker(
             decision_log.close()
             publish_metrics()
 
+    # uvicorn takes SIGTERM and SIGINT while it serves, then raises them again once it has
+    # stopped: with the default action, that ended the process before the decision log's last
+    # lines were written. Once uvicorn has stopped, this worker ends by returning.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda signum, frame: None)
     beat()
     # Everything loaded so far (modules, the bundle) lives as long as the worker: keep it out of
     # the garbage collector's scans, which otherwise dominate the per-request cost.
