@@ -48,7 +48,12 @@ def application(kind: str, log: Path) -> Any:
     from admit.server.policies import FixedPolicies
 
     policies = FixedPolicies(load_bundle(ROOT / "examples/seed"))
-    return AdmitApp(policies, metrics=Metrics(None), decision_log=DecisionLog(str(log)))
+    from admit.server import observers
+
+    metrics = Metrics(None)
+    watching = [observers.metrics(metrics), observers.decision_log(DecisionLog(str(log))),
+                observers.rule_errors]  # fmt: skip
+    return AdmitApp(policies, metrics=metrics, observers=watching)
 
 
 def drive(kind: str, review: str, count: int) -> None:

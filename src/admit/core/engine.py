@@ -210,6 +210,25 @@ def evaluate(
     return decide(results, patch, perf_counter_ns() - start, policy_set.message_format)
 
 
+def timed_out(policy_set: PolicySet, request: Request, seconds: float) -> Decision:
+    """The decision when the rule timeout struck outside any rule (each rule that overran
+    recorded its own error): deny if a matching enforced rule fails closed, else allow."""
+    fail_closed = any(
+        b.rule.action == "enforce" and b.rule.on_error == "deny"
+        for b in policy_set.bindings_for(request)
+    )
+    result = RuleResult(
+        "admit",
+        "deadline",
+        "error",
+        "enforce",
+        duration_ns=int(seconds * 1e9),
+        error=f"evaluation exceeded the {seconds:g}s rule timeout",
+        on_error="deny" if fail_closed else "allow",
+    )
+    return decide([result])
+
+
 def _subject(binding: Binding, request: Request, obj: Any) -> Request | None:
     if binding.keys is None:
         return request

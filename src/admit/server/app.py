@@ -10,7 +10,7 @@ JSON answer, and a rule's failure is a decision, never a 500.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
 from time import perf_counter
 from typing import Any
@@ -18,18 +18,16 @@ from typing import Any
 import orjson
 
 from admit.core.cluster import EMPTY_CLUSTER
-from admit.core.decision import Decision, decide
-from admit.core.engine import PolicySet, evaluate
+from admit.core.decision import Decision
+from admit.core.engine import PolicySet, evaluate, timed_out
 from admit.core.errors import RuleTimeout
-from admit.core.outcome import RuleResult
 from admit.core.review import Request
 from admit.core.shape import InvalidRequest
 from admit.server import admission, data_api
 from admit.server.deadline import Deadline
-from admit.server.decision_log import DecisionLog
 from admit.server.errors import HTTPError
-from admit.server.feed import FeedPublisher
 from admit.server.metrics import CONTENT_TYPE, Metrics, exposition
+from admit.server.observers import Admission, Observer, notify
 from admit.server.policies import ClusterSource, PolicySource
 from admit.server.state import Slots, WorkerSlot, agreement, read_report
 
@@ -90,25 +88,6 @@ async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         message = await receive()
 
 
-def timeout_decision(policy_set: PolicySet, request: Request, seconds: float) -> Decision:
-    """When the deadline struck outside any rule: deny if a matching enforced rule fails closed."""
-    fail_closed = any(
-        b.rule.action == "enforce" and b.rule.on_error == "deny"
-        for b in policy_set.bindings_for(request)
-    )
-    result = RuleResult(
-        "admit",
-        "deadline",
-        "error",
-        "enforce",
-        (),
-        int(seconds * 1e9),
-        error=f"evaluation exceeded the {seconds:g}s rule timeout",
-        on_error="deny" if fail_closed else "allow",
-    )
-    return decide([result])
-
-
 class AdmitApp:
     """The webhook server's application; one per worker process."""
 
@@ -119,9 +98,8 @@ class AdmitApp:
         max_body: int = 4 * 1024 * 1024,
         rule_timeout: float = 2.0,
         metrics: Metrics | None = None,
-        decision_log: DecisionLog | None = None,
+        observers: Sequence[Observer] = (),
         cluster: ClusterSource | None = None,
-        feed: FeedPublisher | None = None,
         slots: Slots | None = None,
         running: WorkerSlot | None = None,
         run_dir: Path | None = None,
@@ -130,13 +108,12 @@ class AdmitApp:
         self.slots = slots
         self.running = running
         self.run_dir = run_dir
-        self.feed = feed
+        self.observers = tuple(observers)
         self.cluster = cluster
         self._cluster_view = cluster.cluster if cluster is not None else EMPTY_CLUSTER
         self.max_body = max_body
         self.deadline = Deadline(rule_timeout) if rule_timeout > 0 else None
         self.metrics = metrics
-        self.decision_log = decision_log
 
     def install_deadline(self) -> None:
         """Take SIGALRM for rule timeouts (call from the main thread of the worker)."""
@@ -201,7 +178,7 @@ class AdmitApp:
         raise HTTPError(f"no such endpoint: {path}", status=404, code="not_found")
 
     def admit(self, body: bytes, endpoint: str, phase: str) -> tuple[int, bytes, str]:
-        """Answer one AdmissionReview body (pipeline: decode -> evaluate -> encode -> log)."""
+        """Answer one AdmissionReview body: decode -> evaluate -> encode; then the observers."""
         started = perf_counter()
         api_version, raw = admission.decode_review(body)
         policy_set = self.policies.current()
@@ -215,59 +192,32 @@ class AdmitApp:
         except InvalidRequest as exc:  # a field admit checks when it reads it (labels)
             raise HTTPError(str(exc), code=exc.code) from None
         payload = admission.answer(api_version, raw["uid"], decision, mutating=phase == "mutate")
-        if self.metrics is not None:
-            self.metrics.decision(decision)
-        if self.decision_log is not None:
-            self.decision_log.record(
-                request,
-                decision,
-                endpoint=endpoint,
-                seconds=perf_counter() - started,
-                bundle=policy_set.digest,
-            )
-        if self.feed is not None:
-            self.feed.publish(
-                request,
-                decision,
-                body,
-                endpoint=endpoint,
-                seconds=perf_counter() - started,
-                bundle=policy_set.digest,
-            )
-        for r in decision.results:
-            if r.result == "error":
-                log.error("rule %s failed on request %s:\n%s", r.key, request.uid, r.traceback)
+        seen = Admission(request, decision, body, endpoint, perf_counter() - started,
+                         policy_set.digest)  # fmt: skip
+        notify(self.observers, seen)
         return 200, payload, "allowed" if decision.allowed else "denied"
 
     def judge(self, policy_set: PolicySet, request: Request, phase: Any) -> Decision:
-        """`evaluate` under the rule deadline; a timeout outside any rule still decides."""
+        """`evaluate` within the rule timeout; a timeout outside any rule still decides."""
         deadline = self.deadline
         try:
             if deadline is None:
                 return evaluate(policy_set, request, phase=phase)
-            try:
-                deadline.arm()
-                try:
-                    return evaluate(policy_set, request, phase=phase)
-                finally:
-                    deadline.disarm()
-            except RuleTimeout:
-                return timeout_decision(policy_set, request, deadline.seconds)
+            return deadline.run(lambda: evaluate(policy_set, request, phase=phase))
+        except RuleTimeout:
+            assert deadline is not None
+            return timed_out(policy_set, request, deadline.seconds)
         finally:
             if self.running is not None:
                 self.running.done()
 
     def guarded(self, answer: Callable[[], tuple[int, bytes, str]]) -> tuple[int, bytes, str]:
-        """A data API answer under the rule deadline."""
+        """A data API answer within the rule timeout."""
         deadline = self.deadline
         if deadline is None:
             return answer()
         try:
-            deadline.arm()
-            try:
-                return answer()
-            finally:
-                deadline.disarm()
+            return deadline.run(answer)
         except RuleTimeout:
             message = f"the decision exceeded the {deadline.seconds:g}s rule timeout"
             return 500, orjson.dumps({"code": "internal_error", "message": message}), "error"

@@ -12,10 +12,14 @@ sees the signal; the supervisor's heartbeat check replaces such a worker.
 from __future__ import annotations
 
 import signal
+from collections.abc import Callable
 from time import monotonic
 from types import FrameType
+from typing import TypeVar
 
 from admit.core.errors import RuleTimeout
+
+T = TypeVar("T")
 
 
 class Deadline:
@@ -44,6 +48,15 @@ class Deadline:
                 return
             except RuleTimeout:
                 continue
+
+    def run(self, work: Callable[[], T]) -> T:
+        """`work()` within the budget; `RuleTimeout` escapes it when the budget ran out
+        outside any rule (a rule that overruns records the timeout as its own error)."""
+        self.arm()
+        try:
+            return work()
+        finally:
+            self.disarm()
 
     def _fire(self, signum: int, frame: FrameType | None) -> None:
         if self.active and monotonic() - self.started >= self.seconds:

@@ -25,6 +25,7 @@ import uvicorn
 import uvloop
 
 from admit.core.engine import PolicySet
+from admit.server import observers as observers_of
 from admit.server.app import AdmitApp
 from admit.server.config import ServerConfig
 from admit.server.connections import tls_http
@@ -132,14 +133,20 @@ def run_worker(
     metrics = Metrics(config.metrics_dir)
     cluster = cluster_factory() if cluster_factory is not None else None
     feed = FeedPublisher(config.feed_socket) if config.feed_socket is not None else None
+    observers = [
+        observers_of.metrics(metrics),
+        observers_of.decision_log(decision_log),
+        observers_of.rule_errors,
+    ]
+    if feed is not None:
+        observers.append(observers_of.feed(feed))
     app = AdmitApp(
         policies,
         max_body=config.max_body,
         rule_timeout=config.rule_timeout,
         metrics=metrics,
-        decision_log=decision_log,
+        observers=observers,
         cluster=cluster,
-        feed=feed,
         slots=slots,
         running=slot,
         run_dir=config.run_dir,

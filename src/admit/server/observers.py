@@ -1,0 +1,101 @@
+"""What happens beside the answer to an admission request: metrics, the decision log, the
+console's feed and the log of rule errors are observers, each called with the `Admission` just
+decided, after the answer is encoded. Each keeps its own memory bounded, and none can fail a
+request, except by naming a fault of the request itself that only it found (a deferred
+oldObject that is not JSON, read for the decision log: `HTTPError` 400).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from admit.core.decision import Decision
+from admit.core.review import Request
+from admit.server.decision_log import DecisionLog
+from admit.server.errors import HTTPError
+from admit.server.feed import FeedPublisher
+from admit.server.metrics import Metrics
+
+log = logging.getLogger("admit.server")
+
+
+class Admission:
+    """One admission request as the observers see it: what was asked, what was decided, how
+    (the body as received, the endpoint, the seconds it took, the policy version's digest)."""
+
+    __slots__ = ("body", "bundle", "decision", "endpoint", "request", "seconds")
+
+    def __init__(
+        self,
+        request: Request,
+        decision: Decision,
+        body: bytes,
+        endpoint: str,
+        seconds: float,
+        bundle: str,
+    ) -> None:
+        self.request = request
+        self.decision = decision
+        self.body = body
+        self.endpoint = endpoint
+        self.seconds = seconds
+        self.bundle = bundle
+
+
+Observer = Callable[[Admission], object]
+
+
+def metrics(counters: Metrics) -> Observer:
+    """Rule outcomes and durations, for /metrics."""
+    return lambda seen: counters.decision(seen.decision)
+
+
+def decision_log(lines: DecisionLog) -> Observer:
+    """One JSON line per decision."""
+
+    def record(seen: Admission) -> None:
+        lines.record(
+            seen.request, seen.decision, endpoint=seen.endpoint, seconds=seen.seconds,
+            bundle=seen.bundle,
+        )  # fmt: skip
+
+    return record
+
+
+def feed(publisher: FeedPublisher) -> Observer:
+    """The decision and the body it judged, for the console."""
+
+    def publish(seen: Admission) -> None:
+        publisher.publish(
+            seen.request, seen.decision, seen.body, endpoint=seen.endpoint,
+            seconds=seen.seconds, bundle=seen.bundle,
+        )  # fmt: skip
+
+    return publish
+
+
+TRACEBACK_LINES = 60  # a rule recursing deeply gives thousands: its last ones tell why
+
+
+def rule_errors(seen: Admission) -> None:
+    """The traceback of each rule that failed, to the server's log (never to the caller)."""
+    for r in seen.decision.results:
+        if r.result == "error":
+            lines = (r.traceback or "").splitlines()
+            if len(lines) > TRACEBACK_LINES:
+                cut = len(lines) - TRACEBACK_LINES
+                lines = [lines[0], f"  ... {cut} lines left out ...", *lines[-TRACEBACK_LINES:]]
+            text = "\n".join(lines)
+            log.error("rule %s failed on request %s:\n%s", r.key, seen.request.uid, text)
+
+
+def notify(observers: tuple[Observer, ...], seen: Admission) -> None:
+    """Tell every observer; one that fails is logged and the others still run."""
+    for observe in observers:
+        try:
+            observe(seen)
+        except HTTPError:
+            raise  # a fault of the request itself (see the module's docstring)
+        except Exception:
+            log.exception("an observer of decisions failed (%r); the answer is unaffected", observe)
