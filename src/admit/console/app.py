@@ -168,7 +168,8 @@ class ConsoleApp:
                 raise Problem(404, "not_found", f"decision {shown} is no longer in the buffer")
             return orjson.Fragment(detail)
         if path == "/api/metrics":
-            return self.history.report()
+            actions = {r.key: r.action for r in current.rules} if current is not None else {}
+            return self.history.report(actions)
         raise Problem(404, "not_found", f"no such page: {path}")
 
     def status(self) -> dict[str, Any]:

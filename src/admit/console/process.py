@@ -17,7 +17,7 @@ import uvloop
 from admit.console.app import ConsoleApp
 from admit.console.decisions import DecisionFeed
 from admit.console.hosts import DEFAULT_NAMES
-from admit.console.stats import MetricsHistory
+from admit.console.stats import SAMPLE_SECONDS, MetricsHistory
 from admit.core.decision import Decision
 from admit.core.engine import PolicySet
 from admit.core.review import Request
@@ -27,7 +27,6 @@ from admit.server.policies import PolicySource
 from admit.server.worker import listening_socket
 
 log = logging.getLogger("admit.console")
-SAMPLE_EVERY = 2.0  # seconds between metric samples (the workers publish every second)
 
 
 def console_socket(host: str, port: int) -> socket.socket:
@@ -76,7 +75,7 @@ def run_console(
                 history.sample()
             except Exception:
                 log.exception("sampling metrics failed")
-            await asyncio.sleep(SAMPLE_EVERY)
+            await asyncio.sleep(SAMPLE_SECONDS)  # workers publish every second
 
     async def main() -> None:
         feed.start(asyncio.get_running_loop())

@@ -14,7 +14,7 @@ function h(tag, attrs, ...children) {
     else if (k === "class") el.className = v;
     else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) { // nested lists of nodes are flattened whole
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -101,7 +101,7 @@ function ruleCounts(stats) {
   const names = Object.keys(results);
   return h("span", { class: "small" },
     names.length ? names.map((k) => [badge(`${k} ${results[k]}`, k), " "]) : h("span", { class: "muted" }, "no calls yet"),
-    stats && stats.mean_us != null ? h("span", { class: "muted" }, ` mean ${stats.mean_us.toFixed(1)} µs · p99 ${stats.p99_us.toFixed(1)} µs`) : null);
+    stats && stats.mean_us != null ? h("span", { class: "muted" }, ` ${stats.calls} calls · mean ${micro(stats.mean_us)} · p99 ${micro(stats.p99_us)}`) : null);
 }
 
 async function home(main) {
@@ -281,52 +281,81 @@ function s(tag, attrs, ...children) {
   return el;
 }
 
-function lineChart(title, points, key, format, color) {
-  const W = 560, H = 180, L = 50, B = 22, T = 10;
+const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const micro = (v) => (v == null ? "–" : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`);
+const percent = (v) => (v == null ? "–" : `${(v * 100).toFixed(v > 0 && v < 0.1 ? 1 : 0)}%`);
+
+// A line over time: y labelled in `unit`, x in local clock time (up to five ticks).
+function lineChart(id, title, unit, points, key, format, color) {
+  const W = 560, H = 200, L = 64, R = 14, B = 38, T = 12;
   const values = points.map((p) => p[key]).filter((v) => v !== null && v !== undefined);
-  const max = Math.max(...values, key === "deny_ratio" ? 1 : 0.000001);
-  const x = (i) => L + (points.length > 1 ? (i * (W - L - 10)) / (points.length - 1) : 0);
+  const max = key === "deny_ratio" ? 1 : Math.max(...values, 0.000001) * 1.1;
+  const span = points.length > 1 ? points[points.length - 1].time - points[0].time : 1;
+  const x = (t) => L + (points.length > 1 ? ((t - points[0].time) * (W - L - R)) / span : 0);
   const y = (v) => T + (H - T - B) * (1 - v / max);
-  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": title });
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": `${title} (${unit})` });
   for (const f of [0, 0.5, 1]) {
-    svg.append(s("line", { x1: L, x2: W - 10, y1: y(max * f), y2: y(max * f), stroke: "#e2e5eb" }));
+    svg.append(s("line", { x1: L, x2: W - R, y1: y(max * f), y2: y(max * f), stroke: "#e2e5eb" }));
     svg.append(s("text", { x: L - 6, y: y(max * f) + 4, "text-anchor": "end" }, format(max * f)));
   }
+  svg.append(s("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: "#9aa3b5" }));
+  const ticks = Math.min(5, points.length);
+  for (let k = 0; k < ticks; k++) {
+    const p = points[Math.round((k * (points.length - 1)) / Math.max(ticks - 1, 1))];
+    const anchor = ticks === 1 ? "start" : k === 0 ? "start" : k === ticks - 1 ? "end" : "middle";
+    svg.append(s("line", { x1: x(p.time), x2: x(p.time), y1: H - B, y2: H - B + 4, stroke: "#9aa3b5" }));
+    svg.append(s("text", { class: "tick", x: x(p.time), y: H - B + 16, "text-anchor": anchor }, clock(p.time)));
+  }
+  svg.append(s("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, "time (local)"));
+  svg.append(s("text", { x: 12, y: (T + H - B) / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${(T + H - B) / 2})` }, unit));
   let d = "";
-  points.forEach((p, i) => { if (p[key] !== null && p[key] !== undefined) d += `${d ? "L" : "M"}${x(i).toFixed(1)},${y(p[key]).toFixed(1)}`; });
+  points.forEach((p) => { if (p[key] !== null && p[key] !== undefined) d += `${d ? "L" : "M"}${x(p.time).toFixed(1)},${y(p[key]).toFixed(1)}`; });
   if (d) svg.append(s("path", { d, fill: "none", stroke: color, "stroke-width": 2 }));
-  if (points.length) svg.append(s("text", { x: L, y: H - 4 }, new Date(points[0].time * 1000).toLocaleTimeString()));
+  if (!points.length) svg.append(s("text", { x: L + 10, y: T + 30 }, "Collecting: a point every few seconds."));
   const last = values.length ? format(values[values.length - 1]) : "–";
-  return h("div", { class: "panel chart" }, h("h2", {}, title, " ", h("span", { class: "muted small" }, `now ${last}`)), svg);
+  return h("div", { class: "panel chart", id }, h("h2", {}, title, " ", h("span", { class: "muted small" }, `(${unit}) · now `, h("span", { class: "now" }, last))), svg);
 }
 
-function barChart(rules) {
-  const W = 560, row = 22, L = 230;
-  const H = Math.max(row * rules.length + 10, 40);
+function bar(fraction) {
+  const fill = h("span", { class: "fill" });
+  fill.style.width = `${Math.max(0, Math.min(1, fraction)) * 100}%`; // CSSOM: allowed by the CSP
+  return h("span", { class: "bar" }, fill);
+}
+
+function slowestRules(rules) {
   const max = Math.max(...rules.map((r) => r.mean_us), 0.001);
-  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": "slowest rules" });
-  rules.forEach((r, i) => {
-    const w = ((W - L - 90) * r.mean_us) / max;
-    svg.append(s("text", { x: L - 8, y: i * row + 16, "text-anchor": "end" }, r.rule));
-    svg.append(s("rect", { x: L, y: i * row + 5, width: Math.max(w, 1), height: row - 8, fill: "#2f5fd0", rx: 2 }));
-    svg.append(s("text", { x: L + w + 6, y: i * row + 16 }, `${r.mean_us.toFixed(1)} µs (p99 ${r.p99_us.toFixed(0)})`));
-  });
-  if (!rules.length) svg.append(s("text", { x: 10, y: 24 }, "No rule has run yet."));
-  return h("div", { class: "panel chart" }, h("h2", {}, "Slowest rules (mean time per call)"), svg);
+  return h("div", { class: "panel wide", id: "slowest-rules" }, h("h2", {}, "Slowest rules ", h("span", { class: "muted small" }, "time per call, all workers since start")),
+    rules.length ? h("table", { class: "numbers" },
+      h("tr", {}, h("th", {}, "rule"), h("th", {}, "calls"), h("th", {}, "mean"), h("th", {}, ""), h("th", {}, "p50"), h("th", {}, "p99")),
+      rules.map((r) => h("tr", {}, h("td", { class: "name" }, h("a", { href: `#/policies/${encodeURIComponent(r.rule)}` }, r.rule)),
+        h("td", {}, r.calls), h("td", {}, micro(r.mean_us)), h("td", { class: "barcell" }, bar(r.mean_us / max)),
+        h("td", {}, micro(r.p50_us)), h("td", {}, micro(r.p99_us)))))
+      : h("p", { class: "muted" }, "No rule has run yet."));
+}
+
+function policyTable(policies) {
+  const count = (p, k) => p.results[k] || 0;
+  return h("div", { class: "panel wide", id: "policy-metrics" }, h("h2", {}, "Per policy ", h("span", { class: "muted small" }, "rule evaluations (skips left out); denials are failed or erroring enforce rules")),
+    policies.length ? h("table", { class: "numbers" },
+      h("tr", {}, ["policy", "evaluations", "pass", "fail", "warn", "error", "deny ratio", "p50 per rule call", "p99 per rule call"].map((t) => h("th", {}, t))),
+      policies.map((p) => h("tr", { "data-policy": p.policy }, h("td", { class: "name" }, p.policy || "(bundle)"), h("td", {}, p.evaluations),
+        h("td", {}, count(p, "pass")), h("td", {}, count(p, "fail")), h("td", {}, count(p, "warn")), h("td", {}, count(p, "error")),
+        h("td", { class: "ratio" }, percent(p.deny_ratio)), h("td", {}, micro(p.p50_us)), h("td", {}, micro(p.p99_us)))))
+      : h("p", { class: "muted" }, "No policy has judged a request yet."));
 }
 
 async function metricsPage(main) {
   const draw = async () => {
     if (!location.hash.startsWith("#/metrics")) return;
     const m = await api("/api/metrics");
-    const ms = (v) => `${v.toFixed(2)} ms`;
-    main.replaceChildren(h("h1", {}, "Metrics ", h("span", { class: "muted small" }, `${m.totals.answered} admission requests, ${m.totals.denied} denied, all workers`)),
+    const ms = (v) => `${v.toFixed(v < 10 ? 2 : 1)} ms`;
+    main.replaceChildren(h("h1", {}, "Metrics ", h("span", { class: "muted small", id: "metrics-totals" }, `${m.totals.answered} admission requests, ${m.totals.denied} denied, all workers · a point every ${m.every} s`)),
       h("div", { class: "charts" },
-        lineChart("Request rate", m.points, "rate", (v) => `${v.toFixed(1)}/s`, "#2f5fd0"),
-        lineChart("Deny ratio", m.points, "deny_ratio", (v) => `${(v * 100).toFixed(0)}%`, "#c63d2f"),
-        lineChart("Latency p50", m.points, "p50_ms", ms, "#1f8a4c"),
-        lineChart("Latency p99", m.points, "p99_ms", ms, "#b7791f"),
-        barChart(m.slowest_rules)));
+        lineChart("chart-rate", "Request rate", "requests/s", m.points, "rate", (v) => `${v.toFixed(v < 10 ? 1 : 0)}/s`, "#2f5fd0"),
+        lineChart("chart-deny", "Deny ratio", "% of requests", m.points, "deny_ratio", (v) => `${(v * 100).toFixed(0)}%`, "#c63d2f"),
+        lineChart("chart-p50", "Latency p50", "ms", m.points, "p50_ms", ms, "#1f8a4c"),
+        lineChart("chart-p99", "Latency p99", "ms", m.points, "p99_ms", ms, "#b7791f"),
+        policyTable(m.policies), slowestRules(m.slowest_rules)));
   };
   await draw();
   state.metricsTimer = setInterval(() => draw().catch(() => {}), 3000);
