@@ -9,8 +9,11 @@ Requests naming another host are refused (DNS rebinding: see `admit.console.host
     GET  /api/status                bundle digest, reload history and last error, workers
     GET  /api/decisions[/{id}]      the most recent decisions (summaries), or one in full
     GET  /api/stream                new decisions as server-sent events
-    GET  /api/metrics               rate, deny ratio, latency quantiles, slowest rules
-    POST /api/playground            evaluate pasted YAML/JSON: {"text", "operation", …}
+    GET  /api/decisions/{id}/case   that decision as a `*_test.yaml` test case
+    GET  /api/metrics               rate, deny ratio, latency quantiles, per policy and rule
+    POST /api/playground            evaluate pasted YAML/JSON: {"text", "operation", …}, and
+                                    with "policy": {"file", "source"} an edited copy of the
+                                    served set, in a confined process (`admit.console.trial`)
 """
 
 from __future__ import annotations
@@ -25,11 +28,20 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from admit.console import catalog
+from admit.console import catalog, trial
+from admit.console.compare import changes
 from admit.console.decisions import DecisionFeed, FeedBusy
 from admit.console.hosts import DEFAULT_NAMES, host_allowed
-from admit.console.playground import Judge, PlaygroundError, evaluate_text
+from admit.console.playground import (
+    Judge,
+    PlaygroundError,
+    judge_requests,
+    kinds_of,
+    requests_of_text,
+)
 from admit.console.stats import MetricsHistory
+from admit.core.engine import PolicySet
+from admit.loading.capture import CaptureError, capture
 from admit.server.policies import PolicySource
 
 Scope = MutableMapping[str, Any]
@@ -39,11 +51,17 @@ Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("admit.console")
 MAX_BODY = 1024 * 1024
+MAX_TRIALS = 2  # edited-policy trials at once (each a process of up to trial.MEMORY)
+CASE_FILE = "captured_test.yaml"
 KEEPALIVE = 15.0  # seconds between SSE comments, so proxies keep an idle stream open
 _STATIC = {
     "index.html": "text/html; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
+    # the policy editor (CodeMirror 5, vendored: see static/codemirror/README.md)
+    "codemirror/codemirror.js": "text/javascript; charset=utf-8",
+    "codemirror/codemirror.css": "text/css; charset=utf-8",
+    "codemirror/python.js": "text/javascript; charset=utf-8",
 }
 # Everything comes from this origin: no CDN, no inline script, nothing framed.
 _SECURITY = [
@@ -65,7 +83,7 @@ class Problem(Exception):
 
 
 def _static(name: str) -> bytes:
-    return resources.files("admit.console").joinpath("static", name).read_bytes()
+    return resources.files("admit.console").joinpath("static", *name.split("/")).read_bytes()
 
 
 class ConsoleApp:
@@ -80,6 +98,7 @@ class ConsoleApp:
         *,
         webhook_url: str = "",
         host_names: frozenset[str] = DEFAULT_NAMES,
+        rule_timeout: float = 2.0,
     ) -> None:
         self.policies = policies
         self.feed = feed
@@ -87,6 +106,8 @@ class ConsoleApp:
         self.judge = judge
         self.webhook_url = webhook_url
         self.host_names = host_names
+        self.rule_timeout = rule_timeout  # the workers': trials judge under it too
+        self._trials = asyncio.Semaphore(MAX_TRIALS)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -160,6 +181,13 @@ class ConsoleApp:
             return self.status()
         if path == "/api/decisions":  # stored encoded: passed through as they are
             return {"decisions": [orjson.Fragment(e.summary) for e in self.feed.recent]}
+        if path.startswith("/api/decisions/") and path.endswith("/case"):
+            entry_id = path.removeprefix("/api/decisions/").removesuffix("/case")
+            entry = self.feed.get(int(entry_id)) if entry_id.isdigit() else None
+            if entry is None:
+                shown = entry_id[:40]
+                raise Problem(404, "not_found", f"decision {shown} is no longer in the buffer")
+            return {"file": CASE_FILE, "text": _case_text(entry)}
         if path.startswith("/api/decisions/"):
             entry_id = path.removeprefix("/api/decisions/")
             detail = self.feed.detail(int(entry_id)) if entry_id.isdigit() else None
@@ -217,18 +245,67 @@ class ConsoleApp:
                 400, "invalid_request", "operation, namespace, username and groups are strings"
             )
         try:
-            entries = evaluate_text(
-                current,
+            raws = requests_of_text(
                 asked["text"],
-                self.judge,
+                kinds_of(current),
                 operation=(options["operation"] or "CREATE").upper(),
                 namespace=options["namespace"] or "default",
                 username=options["username"] or "admit-console",
                 groups=tuple(groups),
             )
+            served = judge_requests(current, raws, self.judge)
         except PlaygroundError as exc:
             raise Problem(400, "invalid_input", str(exc)) from None
-        return orjson.dumps({"bundle": current.digest, "decisions": entries})
+        answer: dict[str, Any] = {"bundle": current.digest, "decisions": served}
+        if asked.get("policy") is not None:
+            answer = await self._trial(current, asked["policy"], raws, served)
+        for entry in answer["decisions"]:
+            entry["case"] = _case_text(entry)
+        return orjson.dumps(answer)
+
+    async def _trial(
+        self,
+        current: PolicySet,
+        policy: Any,
+        raws: list[dict[str, Any]],
+        served: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """The requests judged by an edited copy of the served set (in a confined process),
+        beside the served set's decisions and what changed."""
+        if not isinstance(policy, dict) or not isinstance(policy.get("source"), str) or not (
+            policy.get("file") is None or isinstance(policy.get("file"), str)
+        ):
+            raise Problem(400, "invalid_request", 'send "policy": {"file": …, "source": "…"}')
+        try:
+            snapshot = trial.snapshot_of(current)
+            served_files = set(catalog.files_of(current))
+            edit = trial.edit_of(snapshot, policy.get("file"), policy["source"], served_files)
+        except trial.TrialError as exc:
+            raise Problem(400, "invalid_edit", str(exc)) from None
+        if self._trials.locked():
+            raise Problem(429, "trials_busy", f"{MAX_TRIALS} trials are running; try again")
+        async with self._trials:
+            result = await asyncio.to_thread(
+                trial.run_trial,
+                snapshot,
+                edit,
+                raws,
+                rule_timeout=self.rule_timeout,
+                message_format=current.message_format,
+            )
+        return {
+            "bundle": current.digest,
+            "decisions": result.decisions,
+            "served": served,
+            "changes": changes(served, result.decisions) if result.decisions else [],
+            "trial": {
+                "file": edit.path,
+                "problems": result.problems,
+                "stopped": result.stopped,
+                "confinement": result.confinement,
+                "seconds": round(result.seconds, 3),
+            },
+        }
 
     async def _stream(self, receive: Receive, send: Send) -> None:
         """Server-sent events until the browser goes away: `decision` events with summaries."""
@@ -291,6 +368,14 @@ async def _read(receive: Receive) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _case_text(entry: dict[str, Any]) -> str | None:
+    """The decision as a test case, or None when it cannot be one (no object to replay)."""
+    try:
+        return capture([entry])
+    except CaptureError:
+        return None
 
 
 def _allow(method: str, *allowed: str) -> None:

@@ -56,7 +56,15 @@ def run_console(
     def judge(policy_set: PolicySet, request: Request) -> Decision:
         return webhook.judge(policy_set, request, "all")
 
-    app = ConsoleApp(policies, feed, history, judge, webhook_url=webhook_url, host_names=host_names)
+    app = ConsoleApp(
+        policies,
+        feed,
+        history,
+        judge,
+        webhook_url=webhook_url,
+        host_names=host_names,
+        rule_timeout=config.rule_timeout,
+    )
     uv = uvicorn.Config(
         app,
         loop="uvloop",

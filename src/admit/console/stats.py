@@ -81,7 +81,7 @@ class MetricsHistory:
                 {
                     "time": now,
                     "rate": d_answered / dt,
-                    "deny_ratio": d_denied / d_answered if d_answered > 0 else 0.0,
+                    "deny_ratio": d_denied / d_answered if d_answered > 0 else None,
                     "p50_ms": p50 * 1000 if p50 is not None else None,
                     "p99_ms": p99 * 1000 if p99 is not None else None,
                 }

@@ -208,7 +208,8 @@ async function decisionPage(main, id) {
           h("dt", {}, "timings"), h("dd", {}, `${d.latency_ms} ms answered · ${d.eval_us} µs evaluating`),
           h("dt", {}, "bundle"), h("dd", { class: "mono" }, d.bundle), h("dt", {}, "worker"), h("dd", {}, d.pid)),
         d.message ? h("pre", { class: "err" }, d.message) : null,
-        h("p", {}, h("button", { class: "secondary", onclick: () => { state.pick = d; location.hash = "#/playground"; } }, "Open in playground"))),
+        h("p", {}, h("button", { class: "secondary", onclick: () => { state.pick = d; location.hash = "#/playground"; } }, "Open in playground"), " ",
+          saveAsCase(async () => (await api(`/api/decisions/${id}/case`)).text))),
       h("div", { class: "panel" }, h("h2", {}, "Rules"), resultsTable(d.results),
         h("h3", {}, "Patch"), d.patch && d.patch.length ? json(d.patch) : h("p", { class: "muted" }, "No mutation."))),
     h("div", { class: "panel" }, h("h2", {}, "Object"), json(d.request.object ?? d.request.oldObject)));
@@ -234,42 +235,168 @@ spec:
     image: 192.168.64.1:5000/nginx:latest
 `;
 
-function playgroundPage(main) {
+const BLANK = `"""A new policy, tried in the console's sandbox: it is never served from here."""
+
+import admit
+
+
+@admit.validate("Pod", operations=["CREATE", "UPDATE"])
+def images_pin_a_version(request):
+    """Every image names a version (a tag other than latest, or a digest)."""
+    for container in request.containers:
+        image = container.image or ""
+        if "@" not in image and (":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")):
+            yield admit.Violation(f"{image} names no version", f"{container.path}.image")
+`;
+
+// ---- capture as a test case ------------------------------------------------------------
+function casePanel(text) {
+  if (!text) return h("p", { class: "muted" }, "This decision holds no object to replay, so it cannot become a test case.");
+  const pre = h("pre", { class: "json case-text" }, text);
+  const download = h("a", { class: "button secondary", download: "captured_test.yaml", href: URL.createObjectURL(new Blob([text], { type: "application/yaml" })) }, "Download captured_test.yaml");
+  const copied = h("span", { class: "muted small" });
+  const copy = h("button", { class: "secondary", onclick: async () => {
+    try { await navigator.clipboard.writeText(text); copied.textContent = " copied"; }
+    catch (err) { getSelection().selectAllChildren(pre); copied.textContent = " selected: press Ctrl+C"; }
+  } }, "Copy");
+  return h("div", { class: "case" },
+    h("p", { class: "small" }, "Save it in the bundle as a file named ", h("code", {}, "*_test.yaml"), " and run ", h("code", {}, "admit test BUNDLE"), ": it expects what the rules concluded here."),
+    h("div", { class: "filters" }, download, copy, copied), pre);
+}
+
+function saveAsCase(getText) {
+  const holder = h("div", { class: "case-holder" });
+  const button = h("button", { class: "secondary save-case", onclick: async () => {
+    try { holder.replaceChildren(casePanel(await getText())); }
+    catch (err) { holder.replaceChildren(h("pre", { class: "err" }, err.message)); }
+  } }, "Save as test case");
+  return [button, holder];
+}
+
+// ---- the policy editor (CodeMirror 5, vendored, loaded on first use) -------------------
+let editorLoaded = null;
+function loadEditor() {
+  if (!editorLoaded) {
+    const script = (src) => new Promise((resolve, reject) => document.head.append(h("script", { src, onload: resolve, onerror: () => reject(new Error(`cannot load ${src}`)) })));
+    document.head.append(h("link", { rel: "stylesheet", href: "/static/codemirror/codemirror.css" }));
+    editorLoaded = script("/static/codemirror/codemirror.js").then(() => script("/static/codemirror/python.js"));
+  }
+  return editorLoaded;
+}
+
+function markProblems(editor, problems) {
+  for (const mark of state.marks || []) mark.clear ? mark.clear() : editor.removeLineClass(mark, "background", "cm-error-line");
+  state.marks = [];
+  for (const p of problems) {
+    if (!p.edited || !p.line) continue;
+    const line = Math.min(p.line, editor.lineCount()) - 1;
+    state.marks.push(editor.addLineClass(line, "background", "cm-error-line"));
+    state.marks.push(editor.addLineWidget(line, h("div", { class: "cm-error-note" }, `line ${p.line}: ${p.message}`), { coverGutter: false }));
+  }
+  const first = problems.find((p) => p.edited && p.line);
+  if (first) editor.scrollIntoView({ line: first.line - 1, ch: 0 }, 80);
+}
+
+function changeSummary(change) {
+  if (!change) return null;
+  if (change.same) return h("div", { class: "change same" }, "Same decision as the served policies.");
+  const verdictOf = (allowed) => (allowed ? "allowed" : "denied");
+  return h("div", { class: "change" },
+    h("div", {}, h("strong", {}, "Served policies: "), badge(verdictOf(change.allowed[0])), " → ", h("strong", {}, "edited: "), badge(verdictOf(change.allowed[1]))),
+    change.rules.map((r) => h("div", { class: "small" }, h("span", { class: "mono" }, r.rule), ": ", badge(r.served, r.served), " → ", badge(r.edited, r.edited),
+      r.removed.map((m) => h("div", { class: "diff-del" }, "− " + m)), r.added.map((m) => h("div", { class: "diff-add" }, "+ " + m)))),
+    change.patch ? h("div", { class: "small" }, "The patch differs.") : null);
+}
+
+function decisionPanel(d, change) {
+  return h("div", { class: "panel pg-decision" },
+    h("h2", {}, verdict(d), " ", what(d), h("span", { class: "muted small" }, ` ${d.eval_us} µs`)),
+    changeSummary(change),
+    d.message ? h("pre", { class: "err" }, d.message) : null,
+    (d.warnings || []).map((w) => h("div", { class: "warn" }, "warning: " + w)),
+    resultsTable(d.results), h("h3", {}, "Patch"), d.patch.length ? json(d.patch) : h("p", { class: "muted" }, "No mutation."),
+    h("p", {}, saveAsCase(async () => d.case)));
+}
+
+async function playgroundPage(main) {
   const pick = state.pick;
   state.pick = null;
+  const policies = await api("/api/policies");
   const text = h("textarea", { id: "pg-text", spellcheck: "false" });
   text.value = pick && pick.request ? JSON.stringify(pick.request.object ?? pick.request.oldObject, null, 2) : (state.playgroundText || SAMPLE);
   const operation = h("select", { id: "pg-operation" }, ["CREATE", "UPDATE", "DELETE", "CONNECT"].map((o) => h("option", { value: o, selected: pick && pick.operation === o }, o)));
   const namespace = h("input", { id: "pg-namespace", value: (pick && pick.namespace) || "default", placeholder: "namespace" });
   const username = h("input", { id: "pg-user", value: (pick && pick.user) || "admit-console", placeholder: "user" });
   const groups = h("input", { id: "pg-groups", value: pick ? (pick.groups || []).filter((g) => g !== "system:authenticated").join(",") : "", placeholder: "groups (comma-separated)" });
-  const out = h("div", { id: "pg-result" }, h("p", { class: "muted" }, "Evaluated against the loaded policies, as the webhook would; nothing reaches a cluster."));
+  const out = h("div", { id: "pg-result" }, h("p", { class: "muted" }, "Evaluated as the webhook would; nothing reaches a cluster."));
   const recent = h("select", { id: "pg-recent", onchange: async (e) => {
     if (!e.target.value) return;
     state.pick = await api(`/api/decisions/${e.target.value}`);
-    playgroundPage(main);
+    await playgroundPage(main);
   } }, h("option", { value: "" }, "pick a recent request…"),
   state.decisions.slice(0, 50).map((d) => h("option", { value: d.id }, `${d.allowed ? "allowed" : "denied"} · ${what(d)} · ${when(d.time)}`)));
+
+  // The policy: the served set as it is, one of its modules edited, or a new one.
+  const edit = state.edit || { file: "", source: null };
+  const chooser = h("select", { id: "pg-policy" },
+    h("option", { value: "", selected: edit.source === null }, "the served policies, as they are"),
+    policies.modules.map((m) => h("option", { value: m.file, selected: edit.source !== null && edit.file === m.file }, `edit ${m.policy || "(bundle)"} (${m.file.split("/").pop()})`)),
+    h("option", { value: "(new)", selected: edit.source !== null && edit.file === "(new)" }, "a new policy (blank)"));
+  const editorHolder = h("div", { id: "pg-editor" });
+  const note = h("p", { class: "muted small", id: "pg-sandbox-note" },
+    "Edited code runs in a separate process with a time limit, a memory limit, no network and only the bundle's files, against a copy of the served policies. The served policies never change: to serve an edit, change the bundle itself.");
+  const editorPanel = h("div", { class: "panel", id: "pg-policy-panel" }, h("h2", {}, "Policy"), h("div", { class: "filters" }, chooser), editorHolder);
+  let editor = null;
+  const showEditor = async () => {
+    if (edit.source === null) { editorHolder.replaceChildren(h("p", { class: "muted small" }, "Requests are judged by the served policies. Choose a module to edit, or a new policy, to try a change.")); editor = null; return; }
+    await loadEditor();
+    editorHolder.replaceChildren(note);
+    editor = window.CodeMirror(editorHolder, { value: edit.source, mode: "python", lineNumbers: true, indentUnit: 4, viewportMargin: 40 });
+    editor.on("change", () => { edit.source = editor.getValue(); });
+    state.editor = editor;
+    state.marks = [];
+  };
+  chooser.addEventListener("change", async () => {
+    const file = chooser.value;
+    if (!file) { edit.file = ""; edit.source = null; }
+    else if (file === "(new)") { edit.file = file; edit.source = BLANK; }
+    else { edit.file = file; edit.source = (await api(`/api/source?file=${encodeURIComponent(file)}`)).text; }
+    state.edit = edit;
+    await showEditor();
+  });
+
   const run = async () => {
     state.playgroundText = text.value;
-    out.replaceChildren(h("p", { class: "muted" }, "Evaluating…"));
+    out.replaceChildren(h("p", { class: "muted" }, edit.source === null ? "Evaluating…" : "Trying the edited policy in its sandbox…"));
     try {
       const body = { text: text.value, operation: operation.value, namespace: namespace.value, username: username.value, groups: groups.value };
+      if (edit.source !== null) body.policy = { file: edit.file === "(new)" ? null : edit.file, source: edit.source };
       const answer = await api("/api/playground", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-      out.replaceChildren(...answer.decisions.map((d) => h("div", { class: "panel pg-decision" },
-        h("h2", {}, verdict(d), " ", what(d), h("span", { class: "muted small" }, ` ${d.eval_us} µs`)),
-        d.message ? h("pre", { class: "err" }, d.message) : null,
-        (d.warnings || []).map((w) => h("div", { class: "warn" }, "warning: " + w)),
-        resultsTable(d.results), h("h3", {}, "Patch"), d.patch.length ? json(d.patch) : h("p", { class: "muted" }, "No mutation."))));
+      const t = answer.trial;
+      if (editor) markProblems(editor, (t && t.problems) || []);
+      if (t && t.problems.length) {
+        out.replaceChildren(h("div", { class: "panel", id: "pg-problems" }, h("h2", {}, "The edited policy does not load"),
+          t.problems.map((p) => h("pre", { class: "err" }, `${p.file}${p.line ? ":" + p.line : ""}: ${p.code}: ${p.message}`))));
+        return;
+      }
+      if (t && t.stopped) {
+        out.replaceChildren(h("div", { class: "panel", id: "pg-stopped" }, h("h2", {}, "The trial was stopped"), h("pre", { class: "err" }, t.stopped)));
+        return;
+      }
+      out.replaceChildren(
+        t ? h("p", { class: "muted small", id: "pg-trial" }, `Edited copy of bundle ${answer.bundle.slice(0, 12)} (${t.file}), judged in ${t.seconds} s · confined: ${t.confinement}`) : null,
+        ...answer.decisions.map((d, i) => decisionPanel(d, answer.changes && answer.changes[i])));
     } catch (err) {
       out.replaceChildren(h("pre", { class: "err" }, err.message));
     }
   };
   main.replaceChildren(h("h1", {}, "Playground"),
     h("div", { class: "grid2" },
-      h("div", { class: "panel" }, h("div", { class: "filters" }, recent), text,
-        h("div", { class: "filters" }, operation, namespace, username, groups, h("button", { id: "pg-run", onclick: run }, "Evaluate"))),
+      h("div", {}, editorPanel,
+        h("div", { class: "panel" }, h("h2", {}, "Request"), h("div", { class: "filters" }, recent), text,
+          h("div", { class: "filters" }, operation, namespace, username, groups, h("button", { id: "pg-run", onclick: run }, "Evaluate")))),
       out));
+  await showEditor();
 }
 
 // ---- metrics (hand-drawn SVG) ----------------------------------------------------------
@@ -281,7 +408,7 @@ function s(tag, attrs, ...children) {
   return el;
 }
 
-const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
 const micro = (v) => (v == null ? "–" : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`);
 const percent = (v) => (v == null ? "–" : `${(v * 100).toFixed(v > 0 && v < 0.1 ? 1 : 0)}%`);
 
@@ -299,18 +426,21 @@ function lineChart(id, title, unit, points, key, format, color) {
     svg.append(s("text", { x: L - 6, y: y(max * f) + 4, "text-anchor": "end" }, format(max * f)));
   }
   svg.append(s("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: "#9aa3b5" }));
-  const ticks = Math.min(5, points.length);
+  const ticks = points.length > 1 ? 5 : points.length; // evenly spaced in time
   for (let k = 0; k < ticks; k++) {
-    const p = points[Math.round((k * (points.length - 1)) / Math.max(ticks - 1, 1))];
-    const anchor = ticks === 1 ? "start" : k === 0 ? "start" : k === ticks - 1 ? "end" : "middle";
-    svg.append(s("line", { x1: x(p.time), x2: x(p.time), y1: H - B, y2: H - B + 4, stroke: "#9aa3b5" }));
-    svg.append(s("text", { class: "tick", x: x(p.time), y: H - B + 16, "text-anchor": anchor }, clock(p.time)));
+    const t = points[0].time + (ticks > 1 ? (k * span) / (ticks - 1) : 0);
+    const anchor = ticks === 1 || k === 0 ? "start" : k === ticks - 1 ? "end" : "middle";
+    svg.append(s("line", { x1: x(t), x2: x(t), y1: H - B, y2: H - B + 4, stroke: "#9aa3b5" }));
+    svg.append(s("text", { class: "tick", x: x(t), y: H - B + 16, "text-anchor": anchor }, clock(t)));
   }
   svg.append(s("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, "time (local)"));
   svg.append(s("text", { x: 12, y: (T + H - B) / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${(T + H - B) / 2})` }, unit));
   let d = "";
   points.forEach((p) => { if (p[key] !== null && p[key] !== undefined) d += `${d ? "L" : "M"}${x(p.time).toFixed(1)},${y(p[key]).toFixed(1)}`; });
   if (d) svg.append(s("path", { d, fill: "none", stroke: color, "stroke-width": 2 }));
+  for (const p of points) { // a dot per sample, so a lone one shows too
+    if (p[key] !== null && p[key] !== undefined) svg.append(s("circle", { cx: x(p.time).toFixed(1), cy: y(p[key]).toFixed(1), r: 2.5, fill: color }));
+  }
   if (!points.length) svg.append(s("text", { x: L + 10, y: T + 30 }, "Collecting: a point every few seconds."));
   const last = values.length ? format(values[values.length - 1]) : "–";
   return h("div", { class: "panel chart", id }, h("h2", {}, title, " ", h("span", { class: "muted small" }, `(${unit}) · now `, h("span", { class: "now" }, last))), svg);
@@ -372,7 +502,7 @@ async function route() {
     else if (page === "status") await statusPage(main);
     else if (page === "decisions" && arg) await decisionPage(main, arg);
     else if (page === "decisions") decisionsPage(main);
-    else if (page === "playground") playgroundPage(main);
+    else if (page === "playground") await playgroundPage(main);
     else if (page === "metrics") await metricsPage(main);
     else await home(main);
   } catch (err) {
