@@ -1,8 +1,10 @@
 """The console's ASGI application: the page and its assets, a JSON API, and the live decision
 stream (server-sent events). Read-only: the one POST, the playground, evaluates and forgets.
-Requests naming another host are refused (DNS rebinding: see `admit.console.hosts`).
+Requests naming another host are refused (DNS rebinding: see `admit.console.hosts`); with a
+token (`admit.console.access`), requests without it get the login page or 401.
 
     GET  /                          the single-page UI (static/index.html)
+    POST /login                     with a token gate: the token, form-encoded -> a session
     GET  /static/{name}             its CSS and JS, shipped in the package
     GET  /api/policies              modules, rules, matches, parameters, per-rule counters
     GET  /api/source?file=…         a rule module's highlighted source
@@ -29,6 +31,7 @@ from urllib.parse import parse_qs
 import orjson
 
 from admit.console import catalog, trial
+from admit.console.access import COOKIE, TokenGate
 from admit.console.compare import changes
 from admit.console.decisions import DecisionFeed, FeedBusy
 from admit.console.hosts import DEFAULT_NAMES, host_allowed
@@ -53,11 +56,14 @@ log = logging.getLogger("admit.console")
 MAX_BODY = 1024 * 1024
 MAX_TRIALS = 2  # edited-policy trials at once (each a process of up to trial.MEMORY)
 CASE_FILE = "captured_test.yaml"
+MAX_LOGIN = 4096  # bytes of a login form
+LOGIN_DELAY = 1.0  # seconds before a wrong token is answered
 KEEPALIVE = 15.0  # seconds between SSE comments, so proxies keep an idle stream open
 _STATIC = {
     "index.html": "text/html; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
+    "login.html": "text/html; charset=utf-8",
     # the policy editor (CodeMirror 5, vendored: see static/codemirror/README.md)
     "codemirror/codemirror.js": "text/javascript; charset=utf-8",
     "codemirror/codemirror.css": "text/css; charset=utf-8",
@@ -99,6 +105,7 @@ class ConsoleApp:
         webhook_url: str = "",
         host_names: frozenset[str] = DEFAULT_NAMES,
         rule_timeout: float = 2.0,
+        gate: TokenGate | None = None,
     ) -> None:
         self.policies = policies
         self.feed = feed
@@ -108,13 +115,19 @@ class ConsoleApp:
         self.host_names = host_names
         self.rule_timeout = rule_timeout  # the workers': trials judge under it too
         self._trials = asyncio.Semaphore(MAX_TRIALS)
+        self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
+        extra: list[tuple[bytes, bytes]] = []
         try:
             self._check_host(scope)
+            if self.gate is not None and not self.gate.allows(scope["headers"]):
+                status, content_type, body, extra = await self._guest(scope, receive)
+                await _answer(send, status, content_type, body, extra)
+                return
             if path == "/api/stream":
                 await self._stream(receive, send)
                 return
@@ -126,14 +139,42 @@ class ConsoleApp:
             log.exception("console error answering %s %s", method, path)
             status, content_type = 500, "application/json"
             body = b'{"code":"internal_error","message":"see the server log"}'
-        headers = [
-            (b"content-type", content_type.encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"cache-control", b"no-store"),
-            *_SECURITY,
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, status, content_type, body, extra)
+
+    async def _guest(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[int, str, bytes, list[tuple[bytes, bytes]]]:
+        """The answer to a request without the token: the page's assets (they hold nothing of
+        this server), the login page and its form, or 401."""
+        path, method = scope["path"], scope["method"]
+        assert self.gate is not None
+        if method == "GET" and path.startswith("/static/") and path.removeprefix("/static/") in (
+            "console.css",
+            "login.html",
+        ):
+            name = path.removeprefix("/static/")
+            return 200, _STATIC[name], _static(name), []
+        if method == "POST" and path == "/login":
+            form = parse_qs((await _read(receive, MAX_LOGIN)).decode("utf-8", "replace"))
+            if self.gate.matches((form.get("token") or [""])[0]):
+                secure = "; Secure" if scope.get("scheme") == "https" else ""
+                cookie = f"{COOKIE}={self.gate.session()}; Path=/; HttpOnly; SameSite=Strict"
+                return 303, "text/plain", b"", [
+                    (b"location", b"/"),
+                    (b"set-cookie", (cookie + secure).encode()),
+                ]
+            await asyncio.sleep(LOGIN_DELAY)  # a guess per second, at most, per connection
+            return 401, _STATIC["login.html"], _login("That is not this console's token."), []
+        if method == "GET" and path in ("/", "/index.html"):
+            return 401, _STATIC["login.html"], _login(""), []
+        body = orjson.dumps(
+            {
+                "code": "unauthorized",
+                "message": "this console needs its token: send Authorization: Bearer TOKEN (the "
+                "token of --console-token-file), or sign in on its start page",
+            }
+        )
+        return 401, "application/json", body, [(b"www-authenticate", b'Bearer realm="admit"')]
 
     def _check_host(self, scope: Scope) -> None:
         host = next((value for name, value in scope["headers"] if name == b"host"), None)
@@ -355,7 +396,26 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def _read(receive: Receive) -> bytes:
+async def _answer(
+    send: Send, status: int, content_type: str, body: bytes, extra: list[tuple[bytes, bytes]]
+) -> None:
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *_SECURITY,
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _login(error: str) -> bytes:
+    """The login page, with `error` (a fixed text of ours, never the request's) shown."""
+    return _static("login.html").replace(b"{error}", error.encode())
+
+
+async def _read(receive: Receive, limit: int = MAX_BODY) -> bytes:
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -363,8 +423,8 @@ async def _read(receive: Receive) -> bytes:
             raise Problem(400, "client_gone", "the client went away")
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY:
-            raise Problem(413, "body_too_large", f"at most {MAX_BODY} bytes")
+        if size > limit:
+            raise Problem(413, "body_too_large", f"at most {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)

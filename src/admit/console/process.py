@@ -1,5 +1,6 @@
-"""The console process: the console app on uvicorn over plain HTTP, on a socket the CLI bound
-before the supervisor forked (so a taken port fails at start). It follows the published policy
+"""The console process: the console app on uvicorn over plain HTTP (or HTTPS with the server's
+certificate, and client certificates when asked: `admit.console.access`), on a socket the CLI
+bound before the supervisor forked (so a taken port fails at start). It follows the published policy
 version like a worker does, owns the decision feed's socket, and samples the workers'
 metrics. Nothing here can reach the webhook's workers: a crash only restarts the console."""
 
@@ -8,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import ssl
 from collections.abc import Callable
 from pathlib import Path
 
 import uvicorn
 import uvloop
 
+from admit.console.access import ConsoleAccess, TokenGate
 from admit.console.app import ConsoleApp
 from admit.console.decisions import DecisionFeed
 from admit.console.hosts import DEFAULT_NAMES
@@ -40,9 +43,12 @@ def run_console(
     sock: socket.socket,
     webhook_url: str = "",
     host_names: frozenset[str] = DEFAULT_NAMES,
+    access: ConsoleAccess | None = None,
 ) -> None:
     """Serve the console until SIGTERM or SIGINT, answering requests for `host_names` (and IP
-    addresses) only."""
+    addresses) only, to those `access` lets in. Its certificate is read at start: a console
+    serving HTTPS picks up a renewed one when it restarts."""
+    access = access or ConsoleAccess()
     policies = store(None)
     policies.refresh()
     assert config.feed_socket is not None
@@ -64,7 +70,13 @@ def run_console(
         webhook_url=webhook_url,
         host_names=host_names,
         rule_timeout=config.rule_timeout,
+        gate=TokenGate(access.token_file) if access.token_file is not None else None,
     )
+    tls: dict[str, object] = {}
+    if access.https:
+        tls = {"ssl_certfile": config.tls_cert, "ssl_keyfile": config.tls_key}
+    if access.client_ca is not None:
+        tls |= {"ssl_ca_certs": str(access.client_ca), "ssl_cert_reqs": ssl.CERT_REQUIRED}
     uv = uvicorn.Config(
         app,
         loop="uvloop",
@@ -74,6 +86,7 @@ def run_console(
         log_config=None,
         server_header=False,
         timeout_graceful_shutdown=1,
+        **tls,  # type: ignore[arg-type]
     )
     server = uvicorn.Server(uv)
 
