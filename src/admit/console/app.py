@@ -9,6 +9,7 @@ token (`admit.console.access`), requests without it get the login page or 401.
     GET  /api/policies              modules, rules, matches, parameters, per-rule counters
     GET  /api/source?file=…         a rule module's highlighted source
     GET  /api/status                bundle digest, reload history and last error, workers
+    GET  /api/rollout               the served revision, policy exceptions, audit reports
     GET  /api/decisions[/{id}]      the most recent decisions (summaries), or one in full
     GET  /api/stream                new decisions as server-sent events
     GET  /api/decisions/{id}/case   that decision as a `*_test.yaml` test case
@@ -30,7 +31,7 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from admit.console import catalog, trial
+from admit.console import catalog, rollout, trial
 from admit.console.access import COOKIE, TokenGate
 from admit.console.compare import changes
 from admit.console.decisions import DecisionFeed, FeedBusy
@@ -220,6 +221,8 @@ class ConsoleApp:
             return source
         if path == "/api/status":
             return self.status()
+        if path == "/api/rollout":
+            return rollout.describe(current, self.policies)
         if path == "/api/decisions":  # stored encoded: passed through as they are
             return {"decisions": [orjson.Fragment(e.summary) for e in self.feed.recent]}
         if path.startswith("/api/decisions/") and path.endswith("/case"):

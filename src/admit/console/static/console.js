@@ -154,7 +154,45 @@ async function policiesPage(main, focus) {
   }
 }
 
+function revisionText(r) {
+  if (!r) return "no bundle served";
+  const published = r.published ? ` · published ${clock(r.published)}` : "";
+  return `bundle ${r.digest.slice(0, 12)} · ${r.rules} rules${published}${r.restored ? " · restored from --state-dir" : ""}`;
+}
+
+async function refreshRevision() {
+  try {
+    const rollout = await api("/api/rollout");
+    document.getElementById("revision").textContent = revisionText(rollout.revision);
+    return rollout;
+  } catch (err) { return null; }
+}
+
+function rolloutPanels(rollout) {
+  if (!rollout) return [];
+  const panels = [];
+  if (rollout.exceptions.length) {
+    panels.push(h("div", { class: "panel", id: "exceptions" }, h("h2", {}, `Policy exceptions (${rollout.exceptions.length})`),
+      h("table", {}, h("tr", {}, ["name", "rules", "owner", "reason", "expires", "declared"].map((t) => h("th", {}, t))),
+        rollout.exceptions.map((e) => h("tr", {}, h("td", { class: "mono" }, e.name), h("td", { class: "mono small" }, e.rules.join(", ")),
+          h("td", {}, e.owner), h("td", {}, e.reason),
+          h("td", {}, e.expires, " ", e.expired ? badge("expired", "error") : e.expiring ? badge("expiring soon", "warn") : null),
+          h("td", { class: "mono small" }, e.source || ""))))));
+  }
+  if (rollout.reports && rollout.reports.reports.length) {
+    const r = rollout.reports;
+    panels.push(h("div", { class: "panel", id: "reports" }, h("h2", {}, "Audit reports ", h("span", { class: "muted small" }, r.time ? `at ${new Date(r.time * 1000).toLocaleString()}` : "")),
+      h("table", { class: "numbers" }, h("tr", {}, ["namespace", "pass", "fail", "warn", "error", "skip"].map((t) => h("th", {}, t))),
+        r.reports.map((x) => h("tr", {}, h("td", { class: "name" }, x.namespace || "(cluster)"), ["pass", "fail", "warn", "error", "skip"].map((k) => h("td", {}, (x.summary || {})[k] || 0))))),
+      r.reports.filter((x) => x.results.length).map((x) => h("div", {}, h("h3", {}, x.namespace || "(cluster)", x.total > x.results.length ? h("span", { class: "muted small" }, ` first ${x.results.length} of ${x.total}`) : null),
+        h("table", {}, x.results.map((f) => h("tr", {}, h("td", {}, badge(f.result)), h("td", { class: "mono small" }, `${f.policy}/${f.rule}`),
+          h("td", {}, f.resource ? `${f.resource.kind} ${f.resource.namespace ? f.resource.namespace + "/" : ""}${f.resource.name}` : ""), h("td", {}, f.message || "")))))));
+  }
+  return panels;
+}
+
 async function statusPage(main) {
+  const rollout = await refreshRevision();
   const s = await api("/api/status");
   const reload = s.reload || { history: [], last_error: null };
   const lastError = reload.last_error;
@@ -178,7 +216,8 @@ async function statusPage(main) {
     h("div", { class: "panel" }, h("h2", {}, "Workers"),
       s.workers.length ? h("table", {}, h("tr", {}, h("th", {}, "pid"), h("th", {}, "serving bundle")),
         s.workers.map((w) => h("tr", {}, h("td", {}, w.pid), h("td", { class: "mono" }, (w.bundle || "").slice(0, 12)))))
-        : h("p", { class: "muted" }, "Workers publish their state every second.")));
+        : h("p", { class: "muted" }, "Workers publish their state every second.")),
+    ...rolloutPanels(rollout));
 }
 
 function decisionsPage(main) {
@@ -516,6 +555,8 @@ async function start() {
     state.decisions = recent.decisions.slice().reverse();
   } catch (err) { /* the stream fills it */ }
   connect();
+  refreshRevision();
+  setInterval(refreshRevision, 10000);
   window.addEventListener("hashchange", route);
   await route();
 }
