@@ -181,12 +181,15 @@ function rolloutPanels(rollout) {
   }
   if (rollout.reports && rollout.reports.reports.length) {
     const r = rollout.reports;
-    panels.push(h("div", { class: "panel", id: "reports" }, h("h2", {}, "Audit reports ", h("span", { class: "muted small" }, r.time ? `at ${new Date(r.time * 1000).toLocaleString()}` : "")),
-      h("table", { class: "numbers" }, h("tr", {}, ["namespace", "pass", "fail", "warn", "error", "skip"].map((t) => h("th", {}, t))),
-        r.reports.map((x) => h("tr", {}, h("td", { class: "name" }, x.namespace || "(cluster)"), ["pass", "fail", "warn", "error", "skip"].map((k) => h("td", {}, (x.summary || {})[k] || 0))))),
-      r.reports.filter((x) => x.results.length).map((x) => h("div", {}, h("h3", {}, x.namespace || "(cluster)", x.total > x.results.length ? h("span", { class: "muted small" }, ` first ${x.results.length} of ${x.total}`) : null),
-        h("table", {}, x.results.map((f) => h("tr", {}, h("td", {}, badge(f.result)), h("td", { class: "mono small" }, `${f.policy}/${f.rule}`),
-          h("td", {}, f.resource ? `${f.resource.kind} ${f.resource.namespace ? f.resource.namespace + "/" : ""}${f.resource.name}` : ""), h("td", {}, f.message || "")))))));
+    const kinds = ["pass", "fail", "warn", "error", "skip"];
+    const summary = h("table", { class: "numbers" }, h("tr", {}, ["namespace", ...kinds].map((t) => h("th", {}, t))),
+      r.reports.map((x) => h("tr", {}, h("td", { class: "name" }, x.namespace || "(cluster)"), kinds.map((k) => h("td", {}, (x.summary || {})[k] || 0)))));
+    const subject = (f) => (f.resource ? `${f.resource.kind} ${f.resource.namespace ? f.resource.namespace + "/" : ""}${f.resource.name}` : "");
+    const details = r.reports.filter((x) => x.results.length).map((x) => h("div", {},
+      h("h3", {}, x.namespace || "(cluster)", x.total > x.results.length ? h("span", { class: "muted small" }, ` first ${x.results.length} of ${x.total}`) : null),
+      h("table", {}, x.results.map((f) => h("tr", {}, h("td", {}, badge(f.result)), h("td", { class: "mono small" }, `${f.policy}/${f.rule}`), h("td", {}, subject(f)), h("td", {}, f.message || ""))))));
+    const at = r.time ? `at ${new Date(r.time * 1000).toLocaleString()}` : "";
+    panels.push(h("div", { class: "panel", id: "reports" }, h("h2", {}, "Audit reports ", h("span", { class: "muted small" }, at)), summary, details));
   }
   return panels;
 }
