@@ -83,6 +83,7 @@ def shot(page, name):
     """Screenshots go to docs/ when ADMIT_SCREENSHOTS=1 (to refresh them), else nowhere."""
     if os.environ.get("ADMIT_SCREENSHOTS") == "1":
         DOCS.mkdir(exist_ok=True)
+        page.evaluate("window.scrollTo(0, 0)")  # else the sticky header lands mid-page
         page.screenshot(path=str(DOCS / f"console-{name}.png"), full_page=True)
     else:
         page.screenshot()  # still renders the page
