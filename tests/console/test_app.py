@@ -6,12 +6,10 @@ import json
 
 import pytest
 
-from admit.console.app import ConsoleApp
-from admit.console.decisions import DecisionFeed
-from admit.console.stats import MetricsHistory, quantile
+from admit.console.stats import quantile
 from admit.core.engine import evaluate
 from admit.server.feed import decode, encode, record
-from tests.helpers import SEED, Published, write_bundle
+from tests.helpers import SEED
 
 POD = """apiVersion: v1
 kind: Pod
@@ -47,22 +45,6 @@ def api(app, path):
     status, _, body = call(app, "GET", path)
     assert status == 200, body
     return json.loads(body)
-
-
-@pytest.fixture
-def bundle(tmp_path):
-    rules = (SEED / "trusted_images.py").read_text()
-    config = "policies:\n  trusted-images:\n    rules:\n      trusted_registry:\n        parameters:\n          repo_prefix: registry.example.com\n"
-    return write_bundle(tmp_path / "b", {"trusted_images.py": rules, "admit.yaml": config})
-
-
-@pytest.fixture
-def app(bundle, tmp_path):
-    published = Published(bundle, tmp_path / "run")
-    feed = DecisionFeed(tmp_path / "unused.sock")
-    app = ConsoleApp(published.store, feed, MetricsHistory(None), lambda ps, r: evaluate(ps, r))
-    app.published = published
-    return app
 
 
 def test_the_start_page_and_its_assets_are_served_from_the_package(app):

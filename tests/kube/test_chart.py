@@ -40,12 +40,12 @@ def test_the_chart_renders_the_options_like_admit_manifests(rich, ca, serving):
     files = {**RICH_FILES, "lib/util.py": "X = 1\n"}
     built = build_manifests(rich, InstallOptions(
         namespace="pipy", ca=ca, serving=serving, files=files, console=True, replicas=1,
-        configmap_sources=True, reads=[("", "namespaces"), ("networking.k8s.io", "ingresses")],
+        console_token_secret="admit-console", configmap_sources=True, reads=[("", "namespaces"), ("networking.k8s.io", "ingresses")],
         failure_policy="Ignore", timeout_seconds=3, image="registry.example/admit:1.2",
     ))  # fmt: skip
     rules = {t: admission_rules((r for r in rich.rules if r.type == t), rich.kinds) for t in ("validate", "mutate")}  # fmt: skip
     charted = render_chart(chart_values(
-        serving, ca, files, console={"enabled": True}, replicas=1, configmapSources=True,
+        serving, ca, files, console={"enabled": True, "tokenSecret": "admit-console"}, replicas=1, configmapSources=True,
         reads=[{"apiGroup": "", "resource": "namespaces"}, {"apiGroup": "networking.k8s.io", "resource": "ingresses"}],
         failurePolicy="Ignore", timeoutSeconds=3,
         image={"repository": "registry.example/admit", "tag": "1.2", "pullPolicy": "IfNotPresent"},

@@ -220,14 +220,25 @@ def test_the_pod_runs_locked_down_and_drains(seed, options):
     assert term["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
 
 
-def test_the_service_maps_443_to_8443_and_the_console_only_when_on(seed, options, ca, serving):
+def test_the_service_maps_443_to_8443_and_the_console_only_when_exposed_with_a_token(seed, options, ca, serving):
     service = by_kind(build_manifests(seed, options))["Service"]
     assert [(p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [(443, 8443)]
+    # on: the console stays on the pod's loopback (kubectl port-forward), so no Service port
     console = InstallOptions(namespace="pipy", ca=ca, serving=serving, files={"a.py": ""}, console=True)  # fmt: skip
     found = by_kind(build_manifests(seed, console))
-    assert [(p["port"], p["targetPort"]) for p in found["Service"]["spec"]["ports"]] == [(443, 8443), (6060, 6060)]  # fmt: skip
+    assert [(p["port"], p["targetPort"]) for p in found["Service"]["spec"]["ports"]] == [(443, 8443)]
     args = found["Deployment"]["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[-2:] == ["--console-port", "6060"]
+    # exposed: on the pod's address, HTTPS, with the Secret's token, and on the Service
+    exposed = InstallOptions(namespace="pipy", ca=ca, serving=serving, files={"a.py": ""}, console=True, console_token_secret="admit-console")  # fmt: skip
+    found = by_kind(build_manifests(seed, exposed))
+    assert [(p["port"], p["targetPort"]) for p in found["Service"]["spec"]["ports"]] == [(443, 8443), (6060, 6060)]  # fmt: skip
+    pod = found["Deployment"]["spec"]["template"]["spec"]
+    args = pod["containers"][0]["args"]
+    assert args[args.index("--console-host") + 1] == "0.0.0.0"
+    assert args[args.index("--console-token-file") + 1] == "/etc/admit/console/token"
+    assert "--console-tls" in args
+    assert {"name": "console", "secret": {"secretName": "admit-console", "defaultMode": 0o440}} in pod["volumes"]
 
 
 def test_one_replica_gets_no_disruption_budget_that_would_block_drains(seed, ca, serving):

@@ -12,6 +12,7 @@ import sys
 import click
 
 from admit import __version__
+from admit.cli.capture import capture_command
 from admit.cli.check import check
 from admit.cli.completion import completion
 from admit.cli.install import certs, manifests, uninstall
@@ -52,6 +53,7 @@ cli.add_command(certs)
 cli.add_command(manifests)
 cli.add_command(uninstall)
 cli.add_command(run_tests)
+cli.add_command(capture_command)
 cli.add_command(kinds)
 cli.add_command(completion)
 

@@ -118,7 +118,20 @@ def _certificates(
     show_default=True,
     help="Worker processes per replica.",
 )
-@click.option("--console", is_flag=True, help="Serve the debug console on port 6060.")
+@click.option(
+    "--console",
+    is_flag=True,
+    help="Serve the web console on port 6060 of the pod's loopback: reach it with "
+    "`kubectl -n NAMESPACE port-forward deploy/SERVICE 6060`.",
+)
+@click.option(
+    "--console-token-secret",
+    metavar="SECRET",
+    default=None,
+    help="With --console: expose it on the Service's port 6060 too, over HTTPS, to those "
+    "with the token in this Secret's key `token` (create it first, e.g. `kubectl create "
+    "secret generic admit-console --from-literal=token=$(head -c 24 /dev/urandom | base64)`).",
+)
 @click.option(
     "--failure-policy",
     type=click.Choice(["Fail", "Ignore"]),
@@ -165,6 +178,7 @@ def manifests(
     replicas: int,
     workers: int,
     console: bool,
+    console_token_secret: str | None,
     failure_policy: str,
     timeout_seconds: int,
     webhook_url: str | None,
@@ -232,6 +246,7 @@ def manifests(
             failure_policy=cast(FailurePolicy, failure_policy),
             timeout_seconds=timeout_seconds,
             console=console,
+            console_token_secret=console_token_secret,
             webhook_url=webhook_url,
             extra_sans=sans,
             ca=ca,

@@ -225,7 +225,33 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     default="127.0.0.1",
     show_default=True,
     envvar="ADMIT_CONSOLE_HOST",
-    help="Address of the console (plain HTTP, no authentication: keep it local).",
+    help="Address of the console. Any but loopback needs --console-token-file or "
+    "--console-client-ca.",
+)
+@click.option(
+    "--console-token-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="ADMIT_CONSOLE_TOKEN_FILE",
+    show_envvar=True,
+    help="The console asks for the token in this file (at least 16 characters; re-read when "
+    "it changes): people sign in on its login page, scripts send Authorization: Bearer TOKEN.",
+)
+@click.option(
+    "--console-client-ca",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="ADMIT_CONSOLE_CLIENT_CA",
+    show_envvar=True,
+    help="Serve the console over HTTPS (the --tls-cert certificate) to clients presenting a "
+    "certificate this CA (PEM) signed; others fail the TLS handshake.",
+)
+@click.option(
+    "--console-tls",
+    is_flag=True,
+    envvar="ADMIT_CONSOLE_TLS",
+    help="Serve the console over HTTPS with the --tls-cert certificate, so its token never "
+    "crosses a network in clear.",
 )
 @click.option(
     "--state-dir",
@@ -299,6 +325,9 @@ def serve(
     metrics_dir: Path | None,
     console_port: int | None,
     console_host: str,
+    console_token_file: Path | None,
+    console_client_ca: Path | None,
+    console_tls: bool,
     state_dir: Path | None,
     load_timeout: float,
     require_tests: bool,
@@ -313,7 +342,10 @@ def serve(
       GET|POST /v1/data/{path}     OPA-compatible decisions of @admit.decision rules
       GET /healthz, /readyz        liveness; readiness with the bundle's digest
       GET /metrics                 Prometheus metrics (admit_*)
-    With --console-port, a read-only web console on http://127.0.0.1:PORT.
+    With --console-port, a web console on http://127.0.0.1:PORT (policies, live decisions, a
+    playground and policy editor whose edits run in a sandbox, never in the server). To reach it
+    from elsewhere, give it a token or client certificates (--console-token-file,
+    --console-client-ca), or tunnel to it (kubectl port-forward, ssh -L).
 
     \b
     Local try-out:
@@ -339,6 +371,11 @@ def serve(
             "--set and --config apply to a BUNDLE; with --configmaps, set parameters in each "
             "ConfigMap's admit.yaml"
         )
+    from admit.console.access import ConsoleAccess
+
+    access = ConsoleAccess(console_token_file, console_client_ca, console_tls)
+    if console_port and (problems := access.problems(console_host)):
+        raise click.UsageError("; ".join(problems))
     overrides = Overrides.read(config_files, assignments)
     run_root = state_dir or Path(tempfile.mkdtemp(prefix="admit-run-"))
     feed = _feed_socket() if console_port else None
@@ -394,7 +431,9 @@ def serve(
             feed_socket=feed,
             run_dir=run.root,
         )
-        console = (console_port, console_host, console_allowed_hosts) if console_port else None
+        console = (
+            (console_port, console_host, console_allowed_hosts, access) if console_port else None
+        )
         return _run(config, policies, ca, bundle, kubeconfig, cluster_cache, console)
     finally:
         if feed is not None:
@@ -420,7 +459,7 @@ def _run(
     bundle: Path | None,
     kubeconfig: Path | None,
     cluster_cache: bool,
-    console: tuple[int, str, tuple[str, ...]] | None,
+    console: tuple[int, str, tuple[str, ...], Any] | None,
 ) -> int:
     """Bind, say what is served where, and supervise until SIGTERM."""
     from admit.server.supervisor import Supervisor
@@ -444,8 +483,8 @@ def _run(
         url = _say_where(config, policies.what, ca, bundle)
         console_process = None
         if console is not None:
-            port, console_host, allowed = console
-            console_process = _console(config, console_host, port, url, allowed)
+            port, console_host, allowed, access = console
+            console_process = _console(config, console_host, port, url, allowed, access)
         supervisor = Supervisor(
             config,
             sock,
@@ -507,10 +546,11 @@ def _feed_socket() -> Path:
 
 
 def _console(
-    config: Any, host: str, port: int, webhook_url: str, allowed: tuple[str, ...]
+    config: Any, host: str, port: int, webhook_url: str, allowed: tuple[str, ...], access: Any
 ) -> Any:
     """What the supervisor runs in the console process; its port is bound now, so a taken port
     is a usage error at start rather than a console that keeps dying."""
+    from admit.console.access import is_loopback
     from admit.console.hosts import host_names
     from admit.console.process import console_socket, run_console
 
@@ -520,10 +560,18 @@ def _console(
         raise ServeError(f"the console cannot listen on {host}:{port}: {exc}") from None
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     shown = f"[{shown}]" if ":" in shown else shown
-    click.echo(f"admit: console on http://{shown}:{port}", err=True)
+    scheme = "https" if access.https else "http"
+    how = " (token required)" if access.token_file else ""
+    how += " (client certificates required)" if access.client_ca else ""
+    click.echo(f"admit: console on {scheme}://{shown}:{port}{how}", err=True)
+    if access.token_file and not access.https and not is_loopback(host):
+        click.echo(
+            "admit: warning: the console's token crosses the network in clear; add --console-tls",
+            err=True,
+        )
     names = host_names(host, allowed)
     store = functools.partial(_store, config.run_dir, config.message_format)
-    return functools.partial(run_console, config, store, sock, webhook_url, names)
+    return functools.partial(run_console, config, store, sock, webhook_url, names, access)
 
 
 def _restore(run: Any) -> Any:

@@ -1,16 +1,22 @@
 """The console's ASGI application: the page and its assets, a JSON API, and the live decision
 stream (server-sent events). Read-only: the one POST, the playground, evaluates and forgets.
-Requests naming another host are refused (DNS rebinding: see `admit.console.hosts`).
+Requests naming another host are refused (DNS rebinding: see `admit.console.hosts`); with a
+token (`admit.console.access`), requests without it get the login page or 401.
 
     GET  /                          the single-page UI (static/index.html)
+    POST /login                     with a token gate: the token, form-encoded -> a session
     GET  /static/{name}             its CSS and JS, shipped in the package
     GET  /api/policies              modules, rules, matches, parameters, per-rule counters
     GET  /api/source?file=…         a rule module's highlighted source
     GET  /api/status                bundle digest, reload history and last error, workers
+    GET  /api/rollout               the served revision, policy exceptions, audit reports
     GET  /api/decisions[/{id}]      the most recent decisions (summaries), or one in full
     GET  /api/stream                new decisions as server-sent events
-    GET  /api/metrics               rate, deny ratio, latency quantiles, slowest rules
-    POST /api/playground            evaluate pasted YAML/JSON: {"text", "operation", …}
+    GET  /api/decisions/{id}/case   that decision as a `*_test.yaml` test case
+    GET  /api/metrics               rate, deny ratio, latency quantiles, per policy and rule
+    POST /api/playground            evaluate pasted YAML/JSON: {"text", "operation", …}, and
+                                    with "policy": {"file", "source"} an edited copy of the
+                                    served set, in a confined process (`admit.console.trial`)
 """
 
 from __future__ import annotations
@@ -25,11 +31,21 @@ from urllib.parse import parse_qs
 
 import orjson
 
-from admit.console import catalog
+from admit.console import catalog, rollout, trial
+from admit.console.access import COOKIE, TokenGate
+from admit.console.compare import changes
 from admit.console.decisions import DecisionFeed, FeedBusy
 from admit.console.hosts import DEFAULT_NAMES, host_allowed
-from admit.console.playground import Judge, PlaygroundError, evaluate_text
+from admit.console.playground import (
+    Judge,
+    PlaygroundError,
+    judge_requests,
+    kinds_of,
+    requests_of_text,
+)
 from admit.console.stats import MetricsHistory
+from admit.core.engine import PolicySet
+from admit.loading.capture import CaptureError, capture
 from admit.server.policies import PolicySource
 
 Scope = MutableMapping[str, Any]
@@ -39,11 +55,20 @@ Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("admit.console")
 MAX_BODY = 1024 * 1024
+MAX_TRIALS = 2  # edited-policy trials at once (each a process of up to trial.MEMORY)
+CASE_FILE = "captured_test.yaml"
+MAX_LOGIN = 4096  # bytes of a login form
+LOGIN_DELAY = 1.0  # seconds before a wrong token is answered
 KEEPALIVE = 15.0  # seconds between SSE comments, so proxies keep an idle stream open
 _STATIC = {
     "index.html": "text/html; charset=utf-8",
     "console.css": "text/css; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
+    "login.html": "text/html; charset=utf-8",
+    # the policy editor (CodeMirror 5, vendored: see static/codemirror/README.md)
+    "codemirror/codemirror.js": "text/javascript; charset=utf-8",
+    "codemirror/codemirror.css": "text/css; charset=utf-8",
+    "codemirror/python.js": "text/javascript; charset=utf-8",
 }
 # Everything comes from this origin: no CDN, no inline script, nothing framed.
 _SECURITY = [
@@ -65,7 +90,7 @@ class Problem(Exception):
 
 
 def _static(name: str) -> bytes:
-    return resources.files("admit.console").joinpath("static", name).read_bytes()
+    return resources.files("admit.console").joinpath("static", *name.split("/")).read_bytes()
 
 
 class ConsoleApp:
@@ -80,6 +105,8 @@ class ConsoleApp:
         *,
         webhook_url: str = "",
         host_names: frozenset[str] = DEFAULT_NAMES,
+        rule_timeout: float = 2.0,
+        gate: TokenGate | None = None,
     ) -> None:
         self.policies = policies
         self.feed = feed
@@ -87,13 +114,21 @@ class ConsoleApp:
         self.judge = judge
         self.webhook_url = webhook_url
         self.host_names = host_names
+        self.rule_timeout = rule_timeout  # the workers': trials judge under it too
+        self._trials = asyncio.Semaphore(MAX_TRIALS)
+        self.gate = gate
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
+        extra: list[tuple[bytes, bytes]] = []
         try:
             self._check_host(scope)
+            if self.gate is not None and not self.gate.allows(scope["headers"]):
+                status, content_type, body, extra = await self._guest(scope, receive)
+                await _answer(send, status, content_type, body, extra)
+                return
             if path == "/api/stream":
                 await self._stream(receive, send)
                 return
@@ -105,14 +140,42 @@ class ConsoleApp:
             log.exception("console error answering %s %s", method, path)
             status, content_type = 500, "application/json"
             body = b'{"code":"internal_error","message":"see the server log"}'
-        headers = [
-            (b"content-type", content_type.encode()),
-            (b"content-length", str(len(body)).encode()),
-            (b"cache-control", b"no-store"),
-            *_SECURITY,
-        ]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        await _answer(send, status, content_type, body, extra)
+
+    async def _guest(
+        self, scope: Scope, receive: Receive
+    ) -> tuple[int, str, bytes, list[tuple[bytes, bytes]]]:
+        """The answer to a request without the token: the page's assets (they hold nothing of
+        this server), the login page and its form, or 401."""
+        path, method = scope["path"], scope["method"]
+        assert self.gate is not None
+        if method == "GET" and path.startswith("/static/") and path.removeprefix("/static/") in (
+            "console.css",
+            "login.html",
+        ):
+            name = path.removeprefix("/static/")
+            return 200, _STATIC[name], _static(name), []
+        if method == "POST" and path == "/login":
+            form = parse_qs((await _read(receive, MAX_LOGIN)).decode("utf-8", "replace"))
+            if self.gate.matches((form.get("token") or [""])[0]):
+                secure = "; Secure" if scope.get("scheme") == "https" else ""
+                cookie = f"{COOKIE}={self.gate.session()}; Path=/; HttpOnly; SameSite=Strict"
+                return 303, "text/plain", b"", [
+                    (b"location", b"/"),
+                    (b"set-cookie", (cookie + secure).encode()),
+                ]
+            await asyncio.sleep(LOGIN_DELAY)  # a guess per second, at most, per connection
+            return 401, _STATIC["login.html"], _login("That is not this console's token."), []
+        if method == "GET" and path in ("/", "/index.html"):
+            return 401, _STATIC["login.html"], _login(""), []
+        body = orjson.dumps(
+            {
+                "code": "unauthorized",
+                "message": "this console needs its token: send Authorization: Bearer TOKEN (the "
+                "token of --console-token-file), or sign in on its start page",
+            }
+        )
+        return 401, "application/json", body, [(b"www-authenticate", b'Bearer realm="admit"')]
 
     def _check_host(self, scope: Scope) -> None:
         host = next((value for name, value in scope["headers"] if name == b"host"), None)
@@ -158,8 +221,17 @@ class ConsoleApp:
             return source
         if path == "/api/status":
             return self.status()
+        if path == "/api/rollout":
+            return rollout.describe(current, self.policies)
         if path == "/api/decisions":  # stored encoded: passed through as they are
             return {"decisions": [orjson.Fragment(e.summary) for e in self.feed.recent]}
+        if path.startswith("/api/decisions/") and path.endswith("/case"):
+            entry_id = path.removeprefix("/api/decisions/").removesuffix("/case")
+            entry = self.feed.get(int(entry_id)) if entry_id.isdigit() else None
+            if entry is None:
+                shown = entry_id[:40]
+                raise Problem(404, "not_found", f"decision {shown} is no longer in the buffer")
+            return {"file": CASE_FILE, "text": _case_text(entry)}
         if path.startswith("/api/decisions/"):
             entry_id = path.removeprefix("/api/decisions/")
             detail = self.feed.detail(int(entry_id)) if entry_id.isdigit() else None
@@ -168,7 +240,8 @@ class ConsoleApp:
                 raise Problem(404, "not_found", f"decision {shown} is no longer in the buffer")
             return orjson.Fragment(detail)
         if path == "/api/metrics":
-            return self.history.report()
+            actions = {r.key: r.action for r in current.rules} if current is not None else {}
+            return self.history.report(actions)
         raise Problem(404, "not_found", f"no such page: {path}")
 
     def status(self) -> dict[str, Any]:
@@ -216,18 +289,67 @@ class ConsoleApp:
                 400, "invalid_request", "operation, namespace, username and groups are strings"
             )
         try:
-            entries = evaluate_text(
-                current,
+            raws = requests_of_text(
                 asked["text"],
-                self.judge,
+                kinds_of(current),
                 operation=(options["operation"] or "CREATE").upper(),
                 namespace=options["namespace"] or "default",
                 username=options["username"] or "admit-console",
                 groups=tuple(groups),
             )
+            served = judge_requests(current, raws, self.judge)
         except PlaygroundError as exc:
             raise Problem(400, "invalid_input", str(exc)) from None
-        return orjson.dumps({"bundle": current.digest, "decisions": entries})
+        answer: dict[str, Any] = {"bundle": current.digest, "decisions": served}
+        if asked.get("policy") is not None:
+            answer = await self._trial(current, asked["policy"], raws, served)
+        for entry in answer["decisions"]:
+            entry["case"] = _case_text(entry)
+        return orjson.dumps(answer)
+
+    async def _trial(
+        self,
+        current: PolicySet,
+        policy: Any,
+        raws: list[dict[str, Any]],
+        served: list[dict[str, Any]],
+    ) -> dict[str, Any]:
+        """The requests judged by an edited copy of the served set (in a confined process),
+        beside the served set's decisions and what changed."""
+        if not isinstance(policy, dict) or not isinstance(policy.get("source"), str) or not (
+            policy.get("file") is None or isinstance(policy.get("file"), str)
+        ):
+            raise Problem(400, "invalid_request", 'send "policy": {"file": …, "source": "…"}')
+        try:
+            snapshot = trial.snapshot_of(current)
+            served_files = set(catalog.files_of(current))
+            edit = trial.edit_of(snapshot, policy.get("file"), policy["source"], served_files)
+        except trial.TrialError as exc:
+            raise Problem(400, "invalid_edit", str(exc)) from None
+        if self._trials.locked():
+            raise Problem(429, "trials_busy", f"{MAX_TRIALS} trials are running; try again")
+        async with self._trials:
+            result = await asyncio.to_thread(
+                trial.run_trial,
+                snapshot,
+                edit,
+                raws,
+                rule_timeout=self.rule_timeout,
+                message_format=current.message_format,
+            )
+        return {
+            "bundle": current.digest,
+            "decisions": result.decisions,
+            "served": served,
+            "changes": changes(served, result.decisions) if result.decisions else [],
+            "trial": {
+                "file": edit.path,
+                "problems": result.problems,
+                "stopped": result.stopped,
+                "confinement": result.confinement,
+                "seconds": round(result.seconds, 3),
+            },
+        }
 
     async def _stream(self, receive: Receive, send: Send) -> None:
         """Server-sent events until the browser goes away: `decision` events with summaries."""
@@ -277,7 +399,26 @@ async def _disconnected(receive: Receive) -> None:
         pass
 
 
-async def _read(receive: Receive) -> bytes:
+async def _answer(
+    send: Send, status: int, content_type: str, body: bytes, extra: list[tuple[bytes, bytes]]
+) -> None:
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(body)).encode()),
+        (b"cache-control", b"no-store"),
+        *_SECURITY,
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _login(error: str) -> bytes:
+    """The login page, with `error` (a fixed text of ours, never the request's) shown."""
+    return _static("login.html").replace(b"{error}", error.encode())
+
+
+async def _read(receive: Receive, limit: int = MAX_BODY) -> bytes:
     chunks, size = [], 0
     while True:
         message = await receive()
@@ -285,11 +426,19 @@ async def _read(receive: Receive) -> bytes:
             raise Problem(400, "client_gone", "the client went away")
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size > MAX_BODY:
-            raise Problem(413, "body_too_large", f"at most {MAX_BODY} bytes")
+        if size > limit:
+            raise Problem(413, "body_too_large", f"at most {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _case_text(entry: dict[str, Any]) -> str | None:
+    """The decision as a test case, or None when it cannot be one (no object to replay)."""
+    try:
+        return capture([entry])
+    except CaptureError:
+        return None
 
 
 def _allow(method: str, *allowed: str) -> None:

@@ -108,12 +108,13 @@ def _source(path: str, mtime_ns: int) -> tuple[str, str]:
 
 
 def module_source(path: str) -> dict[str, Any] | None:
-    """A module's text and highlighted HTML (cached by modification time), or None if gone."""
+    """A module's text and highlighted HTML (cached by modification time), or None if gone;
+    the text is what the policy editor starts from."""
     try:
         text, html = _source(path, os.stat(path).st_mtime_ns)
     except OSError:
         return None
-    return {"file": path, "lines": text.count("\n") + 1, "html": html}
+    return {"file": path, "lines": text.count("\n") + 1, "html": html, "text": text}
 
 
 def describe(

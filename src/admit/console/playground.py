@@ -247,24 +247,34 @@ def _clusterable(obj: Any) -> bool:
     )
 
 
-def evaluate_text(
-    policy_set: PolicySet,
+def requests_of_text(
     text: str,
-    judge: Judge,
+    kinds: Kinds,
     *,
     operation: str = "CREATE",
     namespace: str = "default",
     username: str = "admit-console",
     groups: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
-    """One stream-shaped entry (see `admit.server.feed.expand`) per document."""
+    """The AdmissionRequests pasted `text` stands for (see `requests_for`)."""
     documents = parse(text)
     user = {"username": username, "groups": [*groups, "system:authenticated"]}
-    # A set from ConfigMap sources is merged from several loads and carries no kinds of its own.
-    kinds = policy_set.kinds if len(policy_set.kinds) else builtin_kinds()
-    raws = requests_for(
+    return requests_for(
         documents, operation=operation, namespace=namespace or "default", user=user, kinds=kinds
     )
+
+
+def kinds_of(policy_set: PolicySet) -> Kinds:
+    """The kinds manifests are resolved with: the set's (a set from ConfigMap sources is merged
+    from several loads and carries no kinds of its own: then the API's built-in ones)."""
+    return policy_set.kinds if len(policy_set.kinds) else builtin_kinds()
+
+
+def judge_requests(
+    policy_set: PolicySet, raws: list[dict[str, Any]], judge: Judge
+) -> list[dict[str, Any]]:
+    """One stream-shaped entry (see `admit.server.feed.expand`) per request; the pasted objects
+    are the cluster referential rules see."""
     cluster = Cluster.of(r["object"] for r in raws if _clusterable(r.get("object")))
     entries, size = [], 0
     for i, raw in enumerate(raws, 1):
@@ -292,3 +302,25 @@ def evaluate_text(
             )
         entries.append(orjson.loads(shown))
     return entries
+
+
+def evaluate_text(
+    policy_set: PolicySet,
+    text: str,
+    judge: Judge,
+    *,
+    operation: str = "CREATE",
+    namespace: str = "default",
+    username: str = "admit-console",
+    groups: tuple[str, ...] = (),
+) -> list[dict[str, Any]]:
+    """One stream-shaped entry (see `admit.server.feed.expand`) per document."""
+    raws = requests_of_text(
+        text,
+        kinds_of(policy_set),
+        operation=operation,
+        namespace=namespace,
+        username=username,
+        groups=groups,
+    )
+    return judge_requests(policy_set, raws, judge)

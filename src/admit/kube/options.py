@@ -61,6 +61,10 @@ class InstallOptions:
     failure_policy: FailurePolicy = "Fail"
     timeout_seconds: int = 5
     console: bool = False
+    # A Secret (key `token`) in admit's namespace: the console then listens on the pod's
+    # address, over HTTPS, to those with that token, and the Service carries its port. Without
+    # it the console stays on the pod's loopback, for `kubectl port-forward`.
+    console_token_secret: str | None = None
     webhook_url: str | None = None
     extra_sans: tuple[str, ...] = ()
     configmap_sources: bool = False

@@ -17,6 +17,7 @@ from admit.kube.options import CONSOLE_PORT, HTTPS_PORT, SERVICE_PORT, InstallOp
 BUNDLE_MOUNT = "/etc/admit/bundle"
 POLICY_LABEL = "admit.dev/policy"  # `admit serve --configmaps admit.dev/policy=true`
 TLS_MOUNT = "/etc/admit/tls"
+CONSOLE_MOUNT = "/etc/admit/console"  # the console's token Secret, when it is exposed
 RUN_AS = 65532  # the image's non-root user and group (Dockerfile)
 PRE_STOP_SECONDS = 5  # time for endpoints and kube-proxy to stop routing to a stopping pod
 DRAIN_SECONDS = 25  # `admit serve --drain-timeout`: in-flight reviews finish after SIGTERM
@@ -48,7 +49,16 @@ def serve_args(options: InstallOptions) -> list[str]:
     ]
     if options.console:
         args += ["--console-port", str(CONSOLE_PORT)]
+    if _exposed(options):
+        args += ["--console-host", "0.0.0.0", "--console-token-file", f"{CONSOLE_MOUNT}/token"]
+        args += ["--console-tls"]
     return args
+
+
+def _exposed(options: InstallOptions) -> bool:
+    """Whether the console listens beyond the pod (with a token): else only `kubectl
+    port-forward` reaches it, on the pod's loopback, and no Service port would answer."""
+    return options.console and options.console_token_secret is not None
 
 
 def _security_context() -> Object:
@@ -64,7 +74,7 @@ def _security_context() -> Object:
 
 def _container(options: InstallOptions) -> Object:
     ports = [{"name": "https", "containerPort": HTTPS_PORT, "protocol": "TCP"}]
-    if options.console:
+    if _exposed(options):
         ports.append({"name": "console", "containerPort": CONSOLE_PORT, "protocol": "TCP"})
     bundle = {"name": "bundle", "mountPath": BUNDLE_MOUNT, "readOnly": True}
     mounts: list[Object] = [] if options.configmap_sources else [bundle]
@@ -73,6 +83,8 @@ def _container(options: InstallOptions) -> Object:
         # Scratch space on a read-only root: multi-process metrics files, temporary files.
         {"name": "tmp", "mountPath": "/tmp"},
     ]
+    if _exposed(options):
+        mounts.append({"name": "console", "mountPath": CONSOLE_MOUNT, "readOnly": True})
     return {
         "name": "admit",
         "image": options.image,
@@ -169,8 +181,16 @@ def _pod_spec(options: InstallOptions, items: Sequence[tuple[str, str]], api_tok
                 "secret": {"secretName": f"{options.service}-tls", "defaultMode": 0o440},
             },
             {"name": "tmp", "emptyDir": {"sizeLimit": "64Mi"}},
+            *_console_volume(options),
         ],
     }
+
+
+def _console_volume(options: InstallOptions) -> list[Object]:
+    if not _exposed(options):
+        return []
+    secret = {"secretName": options.console_token_secret, "defaultMode": 0o440}
+    return [{"name": "console", "secret": secret}]
 
 
 def _bundle_volume(options: InstallOptions, items: Sequence[tuple[str, str]]) -> list[Object]:
@@ -188,9 +208,9 @@ def _bundle_volume(options: InstallOptions, items: Sequence[tuple[str, str]]) ->
 
 
 def service(options: InstallOptions) -> Object:
-    """Port 443 for the apiserver (and the console's port when it is on)."""
+    """Port 443 for the apiserver (and the console's port when it is exposed with a token)."""
     ports = [{"name": "https", "port": SERVICE_PORT, "targetPort": HTTPS_PORT, "protocol": "TCP"}]
-    if options.console:
+    if _exposed(options):
         ports.append(
             {"name": "console", "port": CONSOLE_PORT, "targetPort": CONSOLE_PORT, "protocol": "TCP"}
         )

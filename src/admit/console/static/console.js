@@ -14,7 +14,7 @@ function h(tag, attrs, ...children) {
     else if (k === "class") el.className = v;
     else el.setAttribute(k, v === true ? "" : v);
   }
-  for (const c of children.flat()) {
+  for (const c of children.flat(Infinity)) { // nested lists of nodes are flattened whole
     if (c === null || c === undefined || c === false) continue;
     el.append(c instanceof Node ? c : document.createTextNode(String(c)));
   }
@@ -101,7 +101,7 @@ function ruleCounts(stats) {
   const names = Object.keys(results);
   return h("span", { class: "small" },
     names.length ? names.map((k) => [badge(`${k} ${results[k]}`, k), " "]) : h("span", { class: "muted" }, "no calls yet"),
-    stats && stats.mean_us != null ? h("span", { class: "muted" }, ` mean ${stats.mean_us.toFixed(1)} µs · p99 ${stats.p99_us.toFixed(1)} µs`) : null);
+    stats && stats.mean_us != null ? h("span", { class: "muted" }, ` ${stats.calls} calls · mean ${micro(stats.mean_us)} · p99 ${micro(stats.p99_us)}`) : null);
 }
 
 async function home(main) {
@@ -154,7 +154,48 @@ async function policiesPage(main, focus) {
   }
 }
 
+function revisionText(r) {
+  if (!r) return "no bundle served";
+  const published = r.published ? ` · published ${clock(r.published)}` : "";
+  return `bundle ${r.digest.slice(0, 12)} · ${r.rules} rules${published}${r.restored ? " · restored from --state-dir" : ""}`;
+}
+
+async function refreshRevision() {
+  try {
+    const rollout = await api("/api/rollout");
+    document.getElementById("revision").textContent = revisionText(rollout.revision);
+    return rollout;
+  } catch (err) { return null; }
+}
+
+function rolloutPanels(rollout) {
+  if (!rollout) return [];
+  const panels = [];
+  if (rollout.exceptions.length) {
+    panels.push(h("div", { class: "panel", id: "exceptions" }, h("h2", {}, `Policy exceptions (${rollout.exceptions.length})`),
+      h("table", {}, h("tr", {}, ["name", "rules", "owner", "reason", "expires", "declared"].map((t) => h("th", {}, t))),
+        rollout.exceptions.map((e) => h("tr", {}, h("td", { class: "mono" }, e.name), h("td", { class: "mono small" }, e.rules.join(", ")),
+          h("td", {}, e.owner), h("td", {}, e.reason),
+          h("td", {}, e.expires, " ", e.expired ? badge("expired", "error") : e.expiring ? badge("expiring soon", "warn") : null),
+          h("td", { class: "mono small" }, e.source || ""))))));
+  }
+  if (rollout.reports && rollout.reports.reports.length) {
+    const r = rollout.reports;
+    const kinds = ["pass", "fail", "warn", "error", "skip"];
+    const summary = h("table", { class: "numbers" }, h("tr", {}, ["namespace", ...kinds].map((t) => h("th", {}, t))),
+      r.reports.map((x) => h("tr", {}, h("td", { class: "name" }, x.namespace || "(cluster)"), kinds.map((k) => h("td", {}, (x.summary || {})[k] || 0)))));
+    const subject = (f) => (f.resource ? `${f.resource.kind} ${f.resource.namespace ? f.resource.namespace + "/" : ""}${f.resource.name}` : "");
+    const details = r.reports.filter((x) => x.results.length).map((x) => h("div", {},
+      h("h3", {}, x.namespace || "(cluster)", x.total > x.results.length ? h("span", { class: "muted small" }, ` first ${x.results.length} of ${x.total}`) : null),
+      h("table", {}, x.results.map((f) => h("tr", {}, h("td", {}, badge(f.result)), h("td", { class: "mono small" }, `${f.policy}/${f.rule}`), h("td", {}, subject(f)), h("td", {}, f.message || ""))))));
+    const at = r.time ? `at ${new Date(r.time * 1000).toLocaleString()}` : "";
+    panels.push(h("div", { class: "panel", id: "reports" }, h("h2", {}, "Audit reports ", h("span", { class: "muted small" }, at)), summary, details));
+  }
+  return panels;
+}
+
 async function statusPage(main) {
+  const rollout = await refreshRevision();
   const s = await api("/api/status");
   const reload = s.reload || { history: [], last_error: null };
   const lastError = reload.last_error;
@@ -178,7 +219,8 @@ async function statusPage(main) {
     h("div", { class: "panel" }, h("h2", {}, "Workers"),
       s.workers.length ? h("table", {}, h("tr", {}, h("th", {}, "pid"), h("th", {}, "serving bundle")),
         s.workers.map((w) => h("tr", {}, h("td", {}, w.pid), h("td", { class: "mono" }, (w.bundle || "").slice(0, 12)))))
-        : h("p", { class: "muted" }, "Workers publish their state every second.")));
+        : h("p", { class: "muted" }, "Workers publish their state every second.")),
+    ...rolloutPanels(rollout));
 }
 
 function decisionsPage(main) {
@@ -208,7 +250,8 @@ async function decisionPage(main, id) {
           h("dt", {}, "timings"), h("dd", {}, `${d.latency_ms} ms answered · ${d.eval_us} µs evaluating`),
           h("dt", {}, "bundle"), h("dd", { class: "mono" }, d.bundle), h("dt", {}, "worker"), h("dd", {}, d.pid)),
         d.message ? h("pre", { class: "err" }, d.message) : null,
-        h("p", {}, h("button", { class: "secondary", onclick: () => { state.pick = d; location.hash = "#/playground"; } }, "Open in playground"))),
+        h("p", {}, h("button", { class: "secondary", onclick: () => { state.pick = d; location.hash = "#/playground"; } }, "Open in playground"), " ",
+          saveAsCase(async () => (await api(`/api/decisions/${id}/case`)).text))),
       h("div", { class: "panel" }, h("h2", {}, "Rules"), resultsTable(d.results),
         h("h3", {}, "Patch"), d.patch && d.patch.length ? json(d.patch) : h("p", { class: "muted" }, "No mutation."))),
     h("div", { class: "panel" }, h("h2", {}, "Object"), json(d.request.object ?? d.request.oldObject)));
@@ -234,42 +277,168 @@ spec:
     image: 192.168.64.1:5000/nginx:latest
 `;
 
-function playgroundPage(main) {
+const BLANK = `"""A new policy, tried in the console's sandbox: it is never served from here."""
+
+import admit
+
+
+@admit.validate("Pod", operations=["CREATE", "UPDATE"])
+def images_pin_a_version(request):
+    """Every image names a version (a tag other than latest, or a digest)."""
+    for container in request.containers:
+        image = container.image or ""
+        if "@" not in image and (":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest")):
+            yield admit.Violation(f"{image} names no version", f"{container.path}.image")
+`;
+
+// ---- capture as a test case ------------------------------------------------------------
+function casePanel(text) {
+  if (!text) return h("p", { class: "muted" }, "This decision holds no object to replay, so it cannot become a test case.");
+  const pre = h("pre", { class: "json case-text" }, text);
+  const download = h("a", { class: "button secondary", download: "captured_test.yaml", href: URL.createObjectURL(new Blob([text], { type: "application/yaml" })) }, "Download captured_test.yaml");
+  const copied = h("span", { class: "muted small" });
+  const copy = h("button", { class: "secondary", onclick: async () => {
+    try { await navigator.clipboard.writeText(text); copied.textContent = " copied"; }
+    catch (err) { getSelection().selectAllChildren(pre); copied.textContent = " selected: press Ctrl+C"; }
+  } }, "Copy");
+  return h("div", { class: "case" },
+    h("p", { class: "small" }, "Save it in the bundle as a file named ", h("code", {}, "*_test.yaml"), " and run ", h("code", {}, "admit test BUNDLE"), ": it expects what the rules concluded here."),
+    h("div", { class: "filters" }, download, copy, copied), pre);
+}
+
+function saveAsCase(getText) {
+  const holder = h("div", { class: "case-holder" });
+  const button = h("button", { class: "secondary save-case", onclick: async () => {
+    try { holder.replaceChildren(casePanel(await getText())); }
+    catch (err) { holder.replaceChildren(h("pre", { class: "err" }, err.message)); }
+  } }, "Save as test case");
+  return [button, holder];
+}
+
+// ---- the policy editor (CodeMirror 5, vendored, loaded on first use) -------------------
+let editorLoaded = null;
+function loadEditor() {
+  if (!editorLoaded) {
+    const script = (src) => new Promise((resolve, reject) => document.head.append(h("script", { src, onload: resolve, onerror: () => reject(new Error(`cannot load ${src}`)) })));
+    document.head.append(h("link", { rel: "stylesheet", href: "/static/codemirror/codemirror.css" }));
+    editorLoaded = script("/static/codemirror/codemirror.js").then(() => script("/static/codemirror/python.js"));
+  }
+  return editorLoaded;
+}
+
+function markProblems(editor, problems) {
+  for (const mark of state.marks || []) mark.clear ? mark.clear() : editor.removeLineClass(mark, "background", "cm-error-line");
+  state.marks = [];
+  for (const p of problems) {
+    if (!p.edited || !p.line) continue;
+    const line = Math.min(p.line, editor.lineCount()) - 1;
+    state.marks.push(editor.addLineClass(line, "background", "cm-error-line"));
+    state.marks.push(editor.addLineWidget(line, h("div", { class: "cm-error-note" }, `line ${p.line}: ${p.message}`), { coverGutter: false }));
+  }
+  const first = problems.find((p) => p.edited && p.line);
+  if (first) editor.scrollIntoView({ line: first.line - 1, ch: 0 }, 80);
+}
+
+function changeSummary(change) {
+  if (!change) return null;
+  if (change.same) return h("div", { class: "change same" }, "Same decision as the served policies.");
+  const verdictOf = (allowed) => (allowed ? "allowed" : "denied");
+  return h("div", { class: "change" },
+    h("div", {}, h("strong", {}, "Served policies: "), badge(verdictOf(change.allowed[0])), " → ", h("strong", {}, "edited: "), badge(verdictOf(change.allowed[1]))),
+    change.rules.map((r) => h("div", { class: "small" }, h("span", { class: "mono" }, r.rule), ": ", badge(r.served, r.served), " → ", badge(r.edited, r.edited),
+      r.removed.map((m) => h("div", { class: "diff-del" }, "− " + m)), r.added.map((m) => h("div", { class: "diff-add" }, "+ " + m)))),
+    change.patch ? h("div", { class: "small" }, "The patch differs.") : null);
+}
+
+function decisionPanel(d, change) {
+  return h("div", { class: "panel pg-decision" },
+    h("h2", {}, verdict(d), " ", what(d), h("span", { class: "muted small" }, ` ${d.eval_us} µs`)),
+    changeSummary(change),
+    d.message ? h("pre", { class: "err" }, d.message) : null,
+    (d.warnings || []).map((w) => h("div", { class: "warn" }, "warning: " + w)),
+    resultsTable(d.results), h("h3", {}, "Patch"), d.patch.length ? json(d.patch) : h("p", { class: "muted" }, "No mutation."),
+    h("p", {}, saveAsCase(async () => d.case)));
+}
+
+async function playgroundPage(main) {
   const pick = state.pick;
   state.pick = null;
+  const policies = await api("/api/policies");
   const text = h("textarea", { id: "pg-text", spellcheck: "false" });
   text.value = pick && pick.request ? JSON.stringify(pick.request.object ?? pick.request.oldObject, null, 2) : (state.playgroundText || SAMPLE);
   const operation = h("select", { id: "pg-operation" }, ["CREATE", "UPDATE", "DELETE", "CONNECT"].map((o) => h("option", { value: o, selected: pick && pick.operation === o }, o)));
   const namespace = h("input", { id: "pg-namespace", value: (pick && pick.namespace) || "default", placeholder: "namespace" });
   const username = h("input", { id: "pg-user", value: (pick && pick.user) || "admit-console", placeholder: "user" });
   const groups = h("input", { id: "pg-groups", value: pick ? (pick.groups || []).filter((g) => g !== "system:authenticated").join(",") : "", placeholder: "groups (comma-separated)" });
-  const out = h("div", { id: "pg-result" }, h("p", { class: "muted" }, "Evaluated against the loaded policies, as the webhook would; nothing reaches a cluster."));
+  const out = h("div", { id: "pg-result" }, h("p", { class: "muted" }, "Evaluated as the webhook would; nothing reaches a cluster."));
   const recent = h("select", { id: "pg-recent", onchange: async (e) => {
     if (!e.target.value) return;
     state.pick = await api(`/api/decisions/${e.target.value}`);
-    playgroundPage(main);
+    await playgroundPage(main);
   } }, h("option", { value: "" }, "pick a recent request…"),
   state.decisions.slice(0, 50).map((d) => h("option", { value: d.id }, `${d.allowed ? "allowed" : "denied"} · ${what(d)} · ${when(d.time)}`)));
+
+  // The policy: the served set as it is, one of its modules edited, or a new one.
+  const edit = state.edit || { file: "", source: null };
+  const chooser = h("select", { id: "pg-policy" },
+    h("option", { value: "", selected: edit.source === null }, "the served policies, as they are"),
+    policies.modules.map((m) => h("option", { value: m.file, selected: edit.source !== null && edit.file === m.file }, `edit ${m.policy || "(bundle)"} (${m.file.split("/").pop()})`)),
+    h("option", { value: "(new)", selected: edit.source !== null && edit.file === "(new)" }, "a new policy (blank)"));
+  const editorHolder = h("div", { id: "pg-editor" });
+  const note = h("p", { class: "muted small", id: "pg-sandbox-note" },
+    "Edited code runs in a separate process with a time limit, a memory limit, no network and only the bundle's files, against a copy of the served policies. The served policies never change: to serve an edit, change the bundle itself.");
+  const editorPanel = h("div", { class: "panel", id: "pg-policy-panel" }, h("h2", {}, "Policy"), h("div", { class: "filters" }, chooser), editorHolder);
+  let editor = null;
+  const showEditor = async () => {
+    if (edit.source === null) { editorHolder.replaceChildren(h("p", { class: "muted small" }, "Requests are judged by the served policies. Choose a module to edit, or a new policy, to try a change.")); editor = null; return; }
+    await loadEditor();
+    editorHolder.replaceChildren(note);
+    editor = window.CodeMirror(editorHolder, { value: edit.source, mode: "python", lineNumbers: true, indentUnit: 4, viewportMargin: 40 });
+    editor.on("change", () => { edit.source = editor.getValue(); });
+    state.editor = editor;
+    state.marks = [];
+  };
+  chooser.addEventListener("change", async () => {
+    const file = chooser.value;
+    if (!file) { edit.file = ""; edit.source = null; }
+    else if (file === "(new)") { edit.file = file; edit.source = BLANK; }
+    else { edit.file = file; edit.source = (await api(`/api/source?file=${encodeURIComponent(file)}`)).text; }
+    state.edit = edit;
+    await showEditor();
+  });
+
   const run = async () => {
     state.playgroundText = text.value;
-    out.replaceChildren(h("p", { class: "muted" }, "Evaluating…"));
+    out.replaceChildren(h("p", { class: "muted" }, edit.source === null ? "Evaluating…" : "Trying the edited policy in its sandbox…"));
     try {
       const body = { text: text.value, operation: operation.value, namespace: namespace.value, username: username.value, groups: groups.value };
+      if (edit.source !== null) body.policy = { file: edit.file === "(new)" ? null : edit.file, source: edit.source };
       const answer = await api("/api/playground", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
-      out.replaceChildren(...answer.decisions.map((d) => h("div", { class: "panel pg-decision" },
-        h("h2", {}, verdict(d), " ", what(d), h("span", { class: "muted small" }, ` ${d.eval_us} µs`)),
-        d.message ? h("pre", { class: "err" }, d.message) : null,
-        (d.warnings || []).map((w) => h("div", { class: "warn" }, "warning: " + w)),
-        resultsTable(d.results), h("h3", {}, "Patch"), d.patch.length ? json(d.patch) : h("p", { class: "muted" }, "No mutation."))));
+      const t = answer.trial;
+      if (editor) markProblems(editor, (t && t.problems) || []);
+      if (t && t.problems.length) {
+        out.replaceChildren(h("div", { class: "panel", id: "pg-problems" }, h("h2", {}, "The edited policy does not load"),
+          t.problems.map((p) => h("pre", { class: "err" }, `${p.file}${p.line ? ":" + p.line : ""}: ${p.code}: ${p.message}`))));
+        return;
+      }
+      if (t && t.stopped) {
+        out.replaceChildren(h("div", { class: "panel", id: "pg-stopped" }, h("h2", {}, "The trial was stopped"), h("pre", { class: "err" }, t.stopped)));
+        return;
+      }
+      out.replaceChildren(
+        t ? h("p", { class: "muted small", id: "pg-trial" }, `Edited copy of bundle ${answer.bundle.slice(0, 12)} (${t.file}), judged in ${t.seconds} s · confined: ${t.confinement}`) : null,
+        ...answer.decisions.map((d, i) => decisionPanel(d, answer.changes && answer.changes[i])));
     } catch (err) {
       out.replaceChildren(h("pre", { class: "err" }, err.message));
     }
   };
   main.replaceChildren(h("h1", {}, "Playground"),
     h("div", { class: "grid2" },
-      h("div", { class: "panel" }, h("div", { class: "filters" }, recent), text,
-        h("div", { class: "filters" }, operation, namespace, username, groups, h("button", { id: "pg-run", onclick: run }, "Evaluate"))),
+      h("div", {}, editorPanel,
+        h("div", { class: "panel" }, h("h2", {}, "Request"), h("div", { class: "filters" }, recent), text,
+          h("div", { class: "filters" }, operation, namespace, username, groups, h("button", { id: "pg-run", onclick: run }, "Evaluate")))),
       out));
+  await showEditor();
 }
 
 // ---- metrics (hand-drawn SVG) ----------------------------------------------------------
@@ -281,52 +450,84 @@ function s(tag, attrs, ...children) {
   return el;
 }
 
-function lineChart(title, points, key, format, color) {
-  const W = 560, H = 180, L = 50, B = 22, T = 10;
+const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false });
+const micro = (v) => (v == null ? "–" : v >= 1000 ? `${(v / 1000).toFixed(2)} ms` : `${v.toFixed(1)} µs`);
+const percent = (v) => (v == null ? "–" : `${(v * 100).toFixed(v > 0 && v < 0.1 ? 1 : 0)}%`);
+
+// A line over time: y labelled in `unit`, x in local clock time (up to five ticks).
+function lineChart(id, title, unit, points, key, format, color) {
+  const W = 560, H = 200, L = 64, R = 14, B = 38, T = 12;
   const values = points.map((p) => p[key]).filter((v) => v !== null && v !== undefined);
-  const max = Math.max(...values, key === "deny_ratio" ? 1 : 0.000001);
-  const x = (i) => L + (points.length > 1 ? (i * (W - L - 10)) / (points.length - 1) : 0);
+  const max = key === "deny_ratio" ? 1 : Math.max(...values, 0.000001) * 1.1;
+  const span = points.length > 1 ? points[points.length - 1].time - points[0].time : 1;
+  const x = (t) => L + (points.length > 1 ? ((t - points[0].time) * (W - L - R)) / span : 0);
   const y = (v) => T + (H - T - B) * (1 - v / max);
-  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": title });
+  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": `${title} (${unit})` });
   for (const f of [0, 0.5, 1]) {
-    svg.append(s("line", { x1: L, x2: W - 10, y1: y(max * f), y2: y(max * f), stroke: "#e2e5eb" }));
+    svg.append(s("line", { x1: L, x2: W - R, y1: y(max * f), y2: y(max * f), stroke: "#e2e5eb" }));
     svg.append(s("text", { x: L - 6, y: y(max * f) + 4, "text-anchor": "end" }, format(max * f)));
   }
+  svg.append(s("line", { x1: L, x2: W - R, y1: H - B, y2: H - B, stroke: "#9aa3b5" }));
+  const ticks = points.length > 1 ? 5 : points.length; // evenly spaced in time
+  for (let k = 0; k < ticks; k++) {
+    const t = points[0].time + (ticks > 1 ? (k * span) / (ticks - 1) : 0);
+    const anchor = ticks === 1 || k === 0 ? "start" : k === ticks - 1 ? "end" : "middle";
+    svg.append(s("line", { x1: x(t), x2: x(t), y1: H - B, y2: H - B + 4, stroke: "#9aa3b5" }));
+    svg.append(s("text", { class: "tick", x: x(t), y: H - B + 16, "text-anchor": anchor }, clock(t)));
+  }
+  svg.append(s("text", { x: (L + W - R) / 2, y: H - 4, "text-anchor": "middle" }, "time (local)"));
+  svg.append(s("text", { x: 12, y: (T + H - B) / 2, "text-anchor": "middle", transform: `rotate(-90 12 ${(T + H - B) / 2})` }, unit));
   let d = "";
-  points.forEach((p, i) => { if (p[key] !== null && p[key] !== undefined) d += `${d ? "L" : "M"}${x(i).toFixed(1)},${y(p[key]).toFixed(1)}`; });
+  points.forEach((p) => { if (p[key] !== null && p[key] !== undefined) d += `${d ? "L" : "M"}${x(p.time).toFixed(1)},${y(p[key]).toFixed(1)}`; });
   if (d) svg.append(s("path", { d, fill: "none", stroke: color, "stroke-width": 2 }));
-  if (points.length) svg.append(s("text", { x: L, y: H - 4 }, new Date(points[0].time * 1000).toLocaleTimeString()));
+  for (const p of points) { // a dot per sample, so a lone one shows too
+    if (p[key] !== null && p[key] !== undefined) svg.append(s("circle", { cx: x(p.time).toFixed(1), cy: y(p[key]).toFixed(1), r: 2.5, fill: color }));
+  }
+  if (!points.length) svg.append(s("text", { x: L + 10, y: T + 30 }, "Collecting: a point every few seconds."));
   const last = values.length ? format(values[values.length - 1]) : "–";
-  return h("div", { class: "panel chart" }, h("h2", {}, title, " ", h("span", { class: "muted small" }, `now ${last}`)), svg);
+  return h("div", { class: "panel chart", id }, h("h2", {}, title, " ", h("span", { class: "muted small" }, `(${unit}) · now `, h("span", { class: "now" }, last))), svg);
 }
 
-function barChart(rules) {
-  const W = 560, row = 22, L = 230;
-  const H = Math.max(row * rules.length + 10, 40);
+function bar(fraction) {
+  const fill = h("span", { class: "fill" });
+  fill.style.width = `${Math.max(0, Math.min(1, fraction)) * 100}%`; // CSSOM: allowed by the CSP
+  return h("span", { class: "bar" }, fill);
+}
+
+function slowestRules(rules) {
   const max = Math.max(...rules.map((r) => r.mean_us), 0.001);
-  const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, width: "100%", role: "img", "aria-label": "slowest rules" });
-  rules.forEach((r, i) => {
-    const w = ((W - L - 90) * r.mean_us) / max;
-    svg.append(s("text", { x: L - 8, y: i * row + 16, "text-anchor": "end" }, r.rule));
-    svg.append(s("rect", { x: L, y: i * row + 5, width: Math.max(w, 1), height: row - 8, fill: "#2f5fd0", rx: 2 }));
-    svg.append(s("text", { x: L + w + 6, y: i * row + 16 }, `${r.mean_us.toFixed(1)} µs (p99 ${r.p99_us.toFixed(0)})`));
-  });
-  if (!rules.length) svg.append(s("text", { x: 10, y: 24 }, "No rule has run yet."));
-  return h("div", { class: "panel chart" }, h("h2", {}, "Slowest rules (mean time per call)"), svg);
+  return h("div", { class: "panel wide", id: "slowest-rules" }, h("h2", {}, "Slowest rules ", h("span", { class: "muted small" }, "time per call, all workers since start")),
+    rules.length ? h("table", { class: "numbers" },
+      h("tr", {}, h("th", {}, "rule"), h("th", {}, "calls"), h("th", {}, "mean"), h("th", {}, ""), h("th", {}, "p50"), h("th", {}, "p99")),
+      rules.map((r) => h("tr", {}, h("td", { class: "name" }, h("a", { href: `#/policies/${encodeURIComponent(r.rule)}` }, r.rule)),
+        h("td", {}, r.calls), h("td", {}, micro(r.mean_us)), h("td", { class: "barcell" }, bar(r.mean_us / max)),
+        h("td", {}, micro(r.p50_us)), h("td", {}, micro(r.p99_us)))))
+      : h("p", { class: "muted" }, "No rule has run yet."));
+}
+
+function policyTable(policies) {
+  const count = (p, k) => p.results[k] || 0;
+  return h("div", { class: "panel wide", id: "policy-metrics" }, h("h2", {}, "Per policy ", h("span", { class: "muted small" }, "rule evaluations (skips left out); denials are failed or erroring enforce rules")),
+    policies.length ? h("table", { class: "numbers" },
+      h("tr", {}, ["policy", "evaluations", "pass", "fail", "warn", "error", "deny ratio", "p50 per rule call", "p99 per rule call"].map((t) => h("th", {}, t))),
+      policies.map((p) => h("tr", { "data-policy": p.policy }, h("td", { class: "name" }, p.policy || "(bundle)"), h("td", {}, p.evaluations),
+        h("td", {}, count(p, "pass")), h("td", {}, count(p, "fail")), h("td", {}, count(p, "warn")), h("td", {}, count(p, "error")),
+        h("td", { class: "ratio" }, percent(p.deny_ratio)), h("td", {}, micro(p.p50_us)), h("td", {}, micro(p.p99_us)))))
+      : h("p", { class: "muted" }, "No policy has judged a request yet."));
 }
 
 async function metricsPage(main) {
   const draw = async () => {
     if (!location.hash.startsWith("#/metrics")) return;
     const m = await api("/api/metrics");
-    const ms = (v) => `${v.toFixed(2)} ms`;
-    main.replaceChildren(h("h1", {}, "Metrics ", h("span", { class: "muted small" }, `${m.totals.answered} admission requests, ${m.totals.denied} denied, all workers`)),
+    const ms = (v) => `${v.toFixed(v < 10 ? 2 : 1)} ms`;
+    main.replaceChildren(h("h1", {}, "Metrics ", h("span", { class: "muted small", id: "metrics-totals" }, `${m.totals.answered} admission requests, ${m.totals.denied} denied, all workers · a point every ${m.every} s`)),
       h("div", { class: "charts" },
-        lineChart("Request rate", m.points, "rate", (v) => `${v.toFixed(1)}/s`, "#2f5fd0"),
-        lineChart("Deny ratio", m.points, "deny_ratio", (v) => `${(v * 100).toFixed(0)}%`, "#c63d2f"),
-        lineChart("Latency p50", m.points, "p50_ms", ms, "#1f8a4c"),
-        lineChart("Latency p99", m.points, "p99_ms", ms, "#b7791f"),
-        barChart(m.slowest_rules)));
+        lineChart("chart-rate", "Request rate", "requests/s", m.points, "rate", (v) => `${v.toFixed(v < 10 ? 1 : 0)}/s`, "#2f5fd0"),
+        lineChart("chart-deny", "Deny ratio", "% of requests", m.points, "deny_ratio", (v) => `${(v * 100).toFixed(0)}%`, "#c63d2f"),
+        lineChart("chart-p50", "Latency p50", "ms", m.points, "p50_ms", ms, "#1f8a4c"),
+        lineChart("chart-p99", "Latency p99", "ms", m.points, "p99_ms", ms, "#b7791f"),
+        policyTable(m.policies), slowestRules(m.slowest_rules)));
   };
   await draw();
   state.metricsTimer = setInterval(() => draw().catch(() => {}), 3000);
@@ -343,7 +544,7 @@ async function route() {
     else if (page === "status") await statusPage(main);
     else if (page === "decisions" && arg) await decisionPage(main, arg);
     else if (page === "decisions") decisionsPage(main);
-    else if (page === "playground") playgroundPage(main);
+    else if (page === "playground") await playgroundPage(main);
     else if (page === "metrics") await metricsPage(main);
     else await home(main);
   } catch (err) {
@@ -357,6 +558,8 @@ async function start() {
     state.decisions = recent.decisions.slice().reverse();
   } catch (err) { /* the stream fills it */ }
   connect();
+  refreshRevision();
+  setInterval(refreshRevision, 10000);
   window.addEventListener("hashchange", route);
   await route();
 }
