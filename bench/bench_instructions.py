@@ -48,11 +48,10 @@ def application(kind: str, log: Path) -> Any:
     from admit.server.policies import FixedPolicies
 
     policies = FixedPolicies(load_bundle(ROOT / "examples/seed"))
-    from admit.server import observers
+    from admit.server.observers import rule_errors
 
     metrics = Metrics(None)
-    watching = [observers.metrics(metrics), observers.decision_log(DecisionLog(str(log))),
-                observers.rule_errors]  # fmt: skip
+    watching = [metrics.observe, DecisionLog(str(log)).observe, rule_errors]
     return AdmitApp(policies, metrics=metrics, observers=watching)
 
 

@@ -13,6 +13,7 @@ from admit.core.engine import evaluate
 from admit.core.review import Request
 from admit.loading.loader import load_bundle
 from admit.server.feed import FeedPublisher
+from admit.server.observers import Admission
 
 READER = """
 import socket, sys
@@ -44,9 +45,7 @@ def main():
     publisher = FeedPublisher(path)
 
     def publish():
-        publisher.publish(
-            request, decision, body, endpoint="/validate", seconds=0.001, bundle="x" * 64
-        )
+        publisher.observe(Admission(request, decision, body, "/validate", 0.001, "x" * 64))
 
     def publish_and_flush():  # the whole cost: the request path's queueing and the chore's send
         publish()

@@ -11,6 +11,7 @@ from admit.core.engine import evaluate
 from admit.core.review import Request
 from admit.loading.loader import load_bundle
 from admit.server.feed import MAX_PENDING, FeedPublisher, decode, encode, record
+from admit.server.observers import Admission
 from tests.helpers import SEED
 
 BAD_TAG = (SEED / "reviews" / "pod-bad-tag.json").read_bytes()
@@ -34,9 +35,7 @@ def socket_path(tmp_path_factory):
 
 def publish(publisher, judged, body=BAD_TAG):
     request, decision = judged
-    publisher.publish(
-        request, decision, body, endpoint="/validate", seconds=0.002, bundle="ab" * 32
-    )
+    publisher.observe(Admission(request, decision, body, "/validate", 0.002, "ab" * 32))
 
 
 def test_a_frame_carries_the_decision_and_the_request_it_judged(judged):

@@ -13,9 +13,14 @@ from admit.core.review import Request
 from admit.server.decision_log import DecisionLog
 from admit.server.feed import MAX_TEXT, MAX_VIOLATIONS, FeedPublisher, decode, encode, record
 from admit.server.metrics import MAX_SERIES, OVERFLOW, Metrics
+from admit.server.observers import Admission
 from tests.helpers import SEED
 
 REVIEW = json.loads((SEED / "reviews" / "pod-ok.json").read_text())
+
+
+def seen(request: Request, decision, endpoint: str = "/validate") -> Admission:
+    return Admission(request, decision, b"{}", endpoint, 0.0, "b")
 
 
 def request_of_kind(kind: str) -> Request:
@@ -26,8 +31,7 @@ def request_of_kind(kind: str) -> Request:
 def test_the_decision_log_caches_a_bounded_number_of_kind_names(tmp_path):
     log = DecisionLog(str(tmp_path / "decisions.jsonl"))
     for i in range(3000):
-        log.record(request_of_kind(f"Kind{i}"), decide([]), endpoint="/validate", seconds=0,
-                   bundle="b")  # fmt: skip
+        log.observe(seen(request_of_kind(f"Kind{i}"), decide([])))
     log.close()
     assert len(log._kinds) <= 1024
     lines = (tmp_path / "decisions.jsonl").read_text().splitlines()
@@ -39,9 +43,8 @@ def test_a_line_the_log_cannot_build_is_counted_never_raised(tmp_path, caplog):
     log = DecisionLog(str(tmp_path / "decisions.jsonl"))
     unencodable = RuleResult("p", "r", "fail", "enforce", (Violation("\ud800 lone surrogate"),))
     for _ in range(2):
-        log.record(request_of_kind("Pod"), decide([unencodable]), endpoint="/validate",
-                   seconds=0, bundle="b")  # fmt: skip
-    log.record(request_of_kind("Pod"), decide([]), endpoint="/validate", seconds=0, bundle="b")
+        log.observe(seen(request_of_kind("Pod"), decide([unencodable])))
+    log.observe(seen(request_of_kind("Pod"), decide([])))
     log.close()
     assert log.failed == 2
     assert len((tmp_path / "decisions.jsonl").read_text().splitlines()) == 1
@@ -51,7 +54,7 @@ def test_a_line_the_log_cannot_build_is_counted_never_raised(tmp_path, caplog):
 def test_metric_label_sets_are_bounded_and_nothing_is_lost(tmp_path):
     metrics = Metrics(None)
     for i in range(MAX_SERIES + 500):
-        metrics.decision(decide([RuleResult(f"policy{i}", "rule", "pass", "enforce")]))
+        metrics.observe(seen(request_of_kind("Pod"), decide([RuleResult(f"policy{i}", "rule", "pass", "enforce")])))
     counts = metrics.rule_results
     assert len(counts) <= MAX_SERIES + 1
     assert counts[(OVERFLOW, OVERFLOW, "pass")] == 500
@@ -74,8 +77,7 @@ def test_an_entry_the_feed_cannot_encode_is_dropped_and_counted(tmp_path):
     decision = decide([], patch=[{"op": "add", "path": "/a", "value": {1, 2}}])  # not JSON
     assert encode(record(decision, endpoint="/mutate", seconds=0, bundle="b"), b"{}") is None
     publisher = FeedPublisher(tmp_path / "absent.sock")
-    publisher.publish(request_of_kind("Pod"), decision, b"{}", endpoint="/mutate", seconds=0,
-                      bundle="b")  # fmt: skip
+    publisher.observe(seen(request_of_kind("Pod"), decision, endpoint="/mutate"))
     publisher.flush()
     publisher.close()
     assert (publisher.sent, publisher.dropped) == (0, 1)

@@ -17,10 +17,9 @@ import time
 
 import orjson
 
-from admit.core.decision import Decision
 from admit.core.outcome import RuleResult
-from admit.core.review import Request
 from admit.server.errors import HTTPError
+from admit.server.observers import Admission
 
 log = logging.getLogger("admit.server")
 _BATCH = 64 * 1024
@@ -45,13 +44,14 @@ class DecisionLog:
         self._prefixes: dict[tuple[str, str, str, str], bytes] = {}
         self.failed = 0  # decisions whose line could not be built
 
-    def record(
-        self, request: Request, decision: Decision, *, endpoint: str, seconds: float, bundle: str
-    ) -> None:
-        """Queue the decision's line. Only the request's own fault, found while reading it (a
-        deferred oldObject that is not JSON), is raised; any other failure is counted."""
+    def observe(self, seen: Admission) -> None:
+        """An observer of admissions (see `observers`): queue the decision's line. Only the
+        request's own fault, found while reading it (a deferred oldObject that is not JSON), is
+        raised; any other failure is counted."""
         if not self.enabled:
             return
+        request, decision, endpoint = seen.request, seen.decision, seen.endpoint
+        seconds, bundle = seen.seconds, seen.bundle
         try:  # the line is built inline: a call of its own would cost ~1k instructions
             user = request.user
             kind = self._kinds.get(request.kind)

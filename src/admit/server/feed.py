@@ -24,6 +24,7 @@ import orjson
 
 from admit.core.decision import Decision
 from admit.core.review import Request
+from admit.server.observers import Admission
 from admit.server.redact import is_secret, redact_object, redact_patch
 
 log = logging.getLogger("admit.feed")
@@ -180,22 +181,16 @@ class FeedPublisher:
         with contextlib.suppress(OSError):
             self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1024 * 1024)
 
-    def publish(
-        self,
-        request: Request,
-        decision: Decision,
-        body: bytes,
-        *,
-        endpoint: str,
-        seconds: float,
-        bundle: str,
-    ) -> None:
-        """Queue the decision (and the body it judged) for the console; never raises, never
-        blocks; drops it when the queue is full (no console, or one that cannot keep up)."""
+    def observe(self, seen: Admission) -> None:
+        """An observer of admissions (see `observers`): queue the decision and the body it
+        judged for the console; never raises, never blocks; drops it when the queue is full
+        (no console, or one that cannot keep up)."""
         if len(self._pending) >= MAX_PENDING:
             self.dropped += 1
             return
-        self._pending.append((time.time(), decision, body, endpoint, seconds, bundle))
+        self._pending.append(
+            (time.time(), seen.decision, seen.body, seen.endpoint, seen.seconds, seen.bundle)
+        )
 
     def flush(self) -> None:
         """Send what is queued; what cannot be sent is dropped and counted, never retried."""

@@ -25,7 +25,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 
-from admit.core.decision import Decision
+from admit.server.observers import Admission
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 log = logging.getLogger("admit.reload")
@@ -86,10 +86,11 @@ class Metrics:
     def request(self, endpoint: str, result: str, seconds: float) -> None:
         self._requests.observe((endpoint, result), seconds)
 
-    def decision(self, decision: Decision) -> None:
+    def observe(self, seen: Admission) -> None:
+        """An observer of admissions (see `observers`): each rule's outcome and duration."""
         rules = self._rules  # `_Series.observe` inlined: this runs for every rule result
         found, bounds = rules.series, rules.bounds
-        for r in decision.results:
+        for r in seen.decision.results:
             key = r[:3]  # (policy, rule, result)
             ns = r.duration_ns
             series = found.get(key) or rules.start(key)

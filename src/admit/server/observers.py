@@ -12,10 +12,6 @@ from collections.abc import Callable
 
 from admit.core.decision import Decision
 from admit.core.review import Request
-from admit.server.decision_log import DecisionLog
-from admit.server.errors import HTTPError
-from admit.server.feed import FeedPublisher
-from admit.server.metrics import Metrics
 
 log = logging.getLogger("admit.server")
 
@@ -43,36 +39,8 @@ class Admission:
         self.bundle = bundle
 
 
+# An observer: `Metrics.observe`, `DecisionLog.observe`, `FeedPublisher.observe`, `rule_errors`.
 Observer = Callable[[Admission], object]
-
-
-def metrics(counters: Metrics) -> Observer:
-    """Rule outcomes and durations, for /metrics."""
-    return lambda seen: counters.decision(seen.decision)
-
-
-def decision_log(lines: DecisionLog) -> Observer:
-    """One JSON line per decision."""
-
-    def record(seen: Admission) -> None:
-        lines.record(
-            seen.request, seen.decision, endpoint=seen.endpoint, seconds=seen.seconds,
-            bundle=seen.bundle,
-        )  # fmt: skip
-
-    return record
-
-
-def feed(publisher: FeedPublisher) -> Observer:
-    """The decision and the body it judged, for the console."""
-
-    def publish(seen: Admission) -> None:
-        publisher.publish(
-            seen.request, seen.decision, seen.body, endpoint=seen.endpoint,
-            seconds=seen.seconds, bundle=seen.bundle,
-        )  # fmt: skip
-
-    return publish
 
 
 TRACEBACK_LINES = 60  # a rule recursing deeply gives thousands: its last ones tell why
@@ -88,14 +56,3 @@ def rule_errors(seen: Admission) -> None:
                 lines = [lines[0], f"  ... {cut} lines left out ...", *lines[-TRACEBACK_LINES:]]
             text = "\n".join(lines)
             log.error("rule %s failed on request %s:\n%s", r.key, seen.request.uid, text)
-
-
-def notify(observers: tuple[Observer, ...], seen: Admission) -> None:
-    """Tell every observer; one that fails is logged and the others still run."""
-    for observe in observers:
-        try:
-            observe(seen)
-        except HTTPError:
-            raise  # a fault of the request itself (see the module's docstring)
-        except Exception:
-            log.exception("an observer of decisions failed (%r); the answer is unaffected", observe)

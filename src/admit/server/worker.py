@@ -25,13 +25,13 @@ import uvicorn
 import uvloop
 
 from admit.core.engine import PolicySet
-from admit.server import observers as observers_of
 from admit.server.app import AdmitApp
 from admit.server.config import ServerConfig
 from admit.server.connections import tls_http
 from admit.server.decision_log import DecisionLog
 from admit.server.feed import FLUSH_EVERY, FeedPublisher
 from admit.server.metrics import Metrics
+from admit.server.observers import Observer, rule_errors
 from admit.server.policies import ClusterSource, PolicySource
 from admit.server.protocol import RequestDeadlineProtocol, with_request_timeout
 from admit.server.state import Slots, WorkerSlot
@@ -133,13 +133,9 @@ def run_worker(
     metrics = Metrics(config.metrics_dir)
     cluster = cluster_factory() if cluster_factory is not None else None
     feed = FeedPublisher(config.feed_socket) if config.feed_socket is not None else None
-    observers = [
-        observers_of.metrics(metrics),
-        observers_of.decision_log(decision_log),
-        observers_of.rule_errors,
-    ]
+    observers: list[Observer] = [metrics.observe, decision_log.observe, rule_errors]
     if feed is not None:
-        observers.append(observers_of.feed(feed))
+        observers.append(feed.observe)
     app = AdmitApp(
         policies,
         max_body=config.max_body,
