@@ -75,7 +75,7 @@ def test_check_shows_the_excepted_violation_and_the_expired_exception(capsys, bu
 
 
 def test_check_json_lists_the_exceptions_and_their_state(capsys, bundle):
-    root, soon = bundle
+    root, _ = bundle
     pod = FIXTURES / "manifests" / "pod-nginx-latest.yaml"
     _, out, _ = run(capsys, "check", root, pod, "-o", "json")
     document = json.loads(out)
