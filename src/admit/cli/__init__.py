@@ -12,6 +12,7 @@ import sys
 import click
 
 from admit import __version__
+from admit.cli.audit import audit
 from admit.cli.check import check
 from admit.cli.completion import completion
 from admit.cli.install import certs, manifests, uninstall
@@ -46,6 +47,7 @@ def cli() -> None:
 
 
 cli.add_command(check)
+cli.add_command(audit)
 cli.add_command(serve)
 cli.add_command(eval_command)
 cli.add_command(certs)
