@@ -206,6 +206,13 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     help="File for JSON-lines decisions; - for stdout, off for none.",
 )
 @click.option(
+    "--decision-log-requests",
+    is_flag=True,
+    envvar="ADMIT_DECISION_LOG_REQUESTS",
+    help="Each decision-log line also holds the whole AdmissionRequest (Secret data and the "
+    "last-applied annotation redacted), so `admit replay` can judge the traffic again.",
+)
+@click.option(
     "--metrics-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -296,6 +303,7 @@ def serve(
     max_connections: int,
     drain_timeout: float,
     decision_log: str,
+    decision_log_requests: bool,
     metrics_dir: Path | None,
     console_port: int | None,
     console_host: str,
@@ -390,6 +398,7 @@ def serve(
             max_connections=max_connections,
             drain_timeout=drain_timeout,
             decision_log=None if decision_log == "off" else decision_log,
+            decision_log_requests=decision_log_requests,
             metrics_dir=_metrics_dir(metrics_dir or run.root / "metrics"),
             feed_socket=feed,
             run_dir=run.root,
