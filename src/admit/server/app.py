@@ -10,6 +10,7 @@ JSON answer, and a rule's failure is a decision, never a 500.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from pathlib import Path
 from time import perf_counter
@@ -21,6 +22,7 @@ from admit.core.cluster import EMPTY_CLUSTER
 from admit.core.decision import Decision, decide
 from admit.core.engine import PolicySet, evaluate
 from admit.core.errors import RuleTimeout
+from admit.core.exceptions import PolicyException
 from admit.core.outcome import RuleResult
 from admit.core.review import Request
 from admit.core.shape import InvalidRequest
@@ -291,6 +293,8 @@ class AdmitApp:
                 "rules": len(policy_set.rules),
                 "restored": bool((status.get("served") or {}).get("restored")),
             }
+            if policy_set.exceptions:  # those about to lapse, and those that did
+                body["exceptions"] = exceptions_due(policy_set.exceptions)
         published = read_report(self.run_dir, "current")
         if self.slots is not None:
             body["workers"] = self.slots.describe()
@@ -310,6 +314,15 @@ class AdmitApp:
             body["reason"] = "; ".join(reasons)
             return 503, orjson.dumps(body), "not_ready"
         return 200, orjson.dumps(body), "ok"
+
+
+def exceptions_due(exceptions: tuple[PolicyException, ...]) -> dict[str, Any]:
+    """The policy exceptions expiring within 7 days, and those expired (no longer applying)."""
+    now = time.time()
+    return {
+        "expiring_within_7_days": [e.as_json(now) for e in exceptions if e.expiring(now)],
+        "expired": [e.as_json(now) for e in exceptions if e.expired(now)],
+    }
 
 
 _KNOWN_ENDPOINTS = frozenset({"/validate", "/mutate", "/v1/data", "/readyz", "/healthz"})
