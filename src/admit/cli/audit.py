@@ -30,7 +30,7 @@ from admit.core.background import Background, audit_object, audited_kinds, backg
 from admit.core.cluster import Cluster, Key, object_key
 from admit.core.errors import InputError
 from admit.core.match import KindPattern
-from admit.core.reports import REPORT_APIS, Audited, ReportApi, Subject, findings, reports
+from admit.core.reports import REPORT_APIS, Audited, ReportApi, Subject, reports
 from admit.loading.loader import load_bundle
 from admit.loading.manifests import Manifest, Skipped, read_manifests
 from admit.loading.overrides import Overrides
@@ -131,7 +131,7 @@ def to_reports(report: Report, api: ReportApi) -> str:
     rules = {r.key: r for r in report.policy_set.rules}
     now = time.time()
     audited = [
-        Audited(Subject.of(item.manifest.obj, item.namespace), findings(item.decision, rules), now)
+        Audited.of(Subject.of(item.manifest.obj, item.namespace), item.decision, rules, now)
         for item in report.checked
     ]
     documents = reports(audited, api)

@@ -305,6 +305,10 @@ class AdmitApp:
         supervisor = read_report(self.run_dir, "supervisor")
         if supervisor is not None:
             body["supervisor"] = supervisor
+        audit = read_report(self.run_dir, "audit")  # serve --audit-interval: this replica's
+        if audit is not None:
+            keys = ("lease", "synced", "objects", "summary", "written", "last_error")
+            body["audit"] = {k: audit.get(k) for k in keys}
         if self.cluster is not None:
             body["cache"] = self.cluster.status()
             if not self.cluster.synced:
