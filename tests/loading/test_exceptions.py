@@ -101,3 +101,39 @@ def test_a_file_that_is_not_a_list_of_exceptions_is_refused(tmp_path):
         "`exceptions`"
     ]
     assert problems(tmp_path, "exceptions: [\n")[0].startswith("exceptions.yaml:2: invalid_yaml")
+
+
+def test_configmap_parts_carry_exceptions_for_their_own_and_other_parts_policies(tmp_path):
+    """With --configmaps each ConfigMap is a part whose policies are named `<configmap>.`; an
+    exception names its own part's policies as written there, another part's in full."""
+    import admit
+    from admit.loading.store import load_version
+    from admit.loading.versions import Part, RunDirectory
+    from tests.helpers import recorded_review
+
+    def part(name):
+        return Part(f"default/{name}", prefix=f"{name}.", allow_empty=True, label=f"default/{name}")
+
+    own = GOOD.replace("[trusted-images]", "[trusted-images/disallow_latest_tag]")
+    other = GOOD.replace("name: legacy", "name: registry").replace(
+        "[trusted-images]", "[policy-a.trusted-images/trusted_registry]"
+    )
+    files = [
+        ("default/policy-a/trusted_images.py", RULES.encode()),
+        ("default/policy-a/exceptions.yaml", own.encode()),
+        ("default/team-exceptions/exceptions.yaml", other.encode()),
+    ]
+    _, snapshot = RunDirectory(tmp_path / "run").snapshot(
+        files, source="configmaps", parts=(part("policy-a"), part("team-exceptions"))
+    )
+    policy_set = load_version(snapshot)
+    assert sorted(e.name for e in policy_set.exceptions) == ["legacy", "registry"]
+    request = admit.Request(
+        recorded_review("40-pod-create-nginx-latest--03-validate")["body"]["request"]
+    )
+    decision = admit.evaluate(policy_set, request)
+    assert decision.allowed is True
+    assert [(r.key, r.exception.name) for r in decision.results] == [
+        ("policy-a.trusted-images/trusted_registry", "registry"),
+        ("policy-a.trusted-images/disallow_latest_tag", "legacy"),
+    ]
