@@ -21,6 +21,7 @@ from admit.core.cluster import Cluster
 from admit.core.decision import Decision
 from admit.core.engine import PolicySet, evaluate
 from admit.core.errors import Problem
+from admit.core.exceptions import PolicyException
 from admit.core.manifest import admission_request
 from admit.core.outcome import Outcome, RuleResult
 from admit.core.review import Request
@@ -30,7 +31,7 @@ from admit.loading.overrides import Overrides
 from admit.loading.testcases import Case, CaseFile, Expectation, discover, read_case_file
 from admit.loading.yamlfile import LineDict
 
-_RANK = {"skip": 0, "pass": 1, "warn": 2, "fail": 3, "error": 4}
+_RANK = {"skip": 0, "pass": 1, "excepted": 2, "warn": 3, "fail": 4, "error": 5}
 Verdict = Literal["passed", "failed", "error"]
 
 
@@ -103,7 +104,12 @@ class Runner:
             problems.append(Problem(case_file.label, line, "invalid_config", message))
         base = self.policy_set
         self._sets[case_file.label] = PolicySet(
-            rules, data=base.data.raw, digest=base.digest, source=base.source, kinds=base.kinds
+            rules,
+            data=base.data.raw,
+            digest=base.digest,
+            source=base.source,
+            kinds=base.kinds,
+            exceptions=base.exceptions,
         )
         return problems
 
@@ -264,6 +270,7 @@ class Report:
     results: tuple[CaseResult, ...]
     problems: tuple[Problem, ...]
     duration_ns: int = 0
+    exceptions: tuple[PolicyException, ...] = ()  # the bundle's, to report expired ones
 
     def count(self, verdict: Verdict) -> int:
         return sum(1 for r in self.results if r.outcome == verdict)
@@ -298,4 +305,5 @@ def run_bundle(
         results.extend(
             runner.run(case) for case in case_file.cases if not select or select in case.id
         )
-    return Report(tuple(results), tuple(problems), perf_counter_ns() - start)
+    duration = perf_counter_ns() - start
+    return Report(tuple(results), tuple(problems), duration, runner.policy_set.exceptions)

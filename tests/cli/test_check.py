@@ -62,7 +62,8 @@ def test_json_output_is_the_documented_document(capsys):
     assert code == 1
     assert set(document) == {"results", "summary"}
     assert document["summary"] == {
-        "pass": 4, "mutate": 0, "fail": 2, "warn": 0, "audit": 0, "error": 0, "skip": 0,
+        "pass": 4, "mutate": 0, "fail": 2, "warn": 0, "audit": 0, "excepted": 0, "error": 0,
+        "skip": 0,
     }  # fmt: skip
     for entry in document["results"]:
         assert set(entry) == {

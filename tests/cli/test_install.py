@@ -176,7 +176,8 @@ def test_helm_values_hold_the_bundle_its_webhook_rules_and_reads(capsys):
     assert code == 0, err
     assert out.startswith("# Values for the admit Helm chart")
     values = yaml.safe_load(out)
-    assert set(values) == {"bundle", "webhooks", "reads"}
+    assert set(values) == {"bundle", "webhooks", "reads", "auditReads"}
+    assert {"apiGroup": "", "resource": "pods"} in values["auditReads"]  # for audit.interval
     assert values["bundle"]["files"]["trusted_images.py"] == (SEED / "trusted_images.py").read_text()
     [rule, *_] = values["webhooks"]["validate"]["rules"]
     assert "pods/ephemeralcontainers" in rule["resources"]

@@ -186,3 +186,17 @@ def test_the_digest_covers_what_defines_rules_only(ingress_bundle):
     assert "WARNING" in notes(values)
     seed = {"trusted_images.py": (SEED / "trusted_images.py").read_text()}
     assert "WARNING" not in notes({"bundle": {"files": seed}})  # the default rules are the seed's
+
+
+def test_with_the_audit_on_the_chart_renders_what_admit_manifests_renders(seed, ca, serving):
+    """`--audit-interval`: list/watch of the judged kinds, the reports, and the audit's Lease."""
+    files = bundle_files(SEED)
+    for api in ("openreports", "wgpolicyk8s"):
+        built = build_manifests(seed, InstallOptions(
+            namespace="pipy", ca=ca, serving=serving, files=files, audit_interval=60,
+            report_api=api,
+        ))  # fmt: skip
+        values = {**helm_values(seed, files), **chart_values(serving, ca, files)}
+        charted = render_chart({**values, "audit": {"interval": 60, "reportApi": api}})
+        assert sorted(map(comparable, charted), key=repr) == sorted(map(comparable, built), key=repr)
+        assert_valid(charted)

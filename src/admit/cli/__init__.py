@@ -12,11 +12,13 @@ import sys
 import click
 
 from admit import __version__
+from admit.cli.audit import audit
 from admit.cli.capture import capture_command
 from admit.cli.check import check
 from admit.cli.completion import completion
 from admit.cli.install import certs, manifests, uninstall
 from admit.cli.kinds import kinds
+from admit.cli.replay import replay_command
 from admit.cli.serve import eval_command, serve
 from admit.cli.test import run_tests
 from admit.core.errors import AdmitError, BundleError
@@ -47,6 +49,8 @@ def cli() -> None:
 
 
 cli.add_command(check)
+cli.add_command(audit)
+cli.add_command(replay_command, "replay")
 cli.add_command(serve)
 cli.add_command(eval_command)
 cli.add_command(certs)

@@ -14,6 +14,7 @@ import click
 import jsonpatch
 import yaml
 
+from admit.cli.expiry import exception_notes
 from admit.cli.github import to_github
 from admit.cli.junit import to_junit
 from admit.cli.options import BUNDLE, BUNDLE_HELP, message_format_option, overrides_options
@@ -244,6 +245,8 @@ def check(
         fail_on_warn=fail_on_warn,
     )
     gc.freeze()  # and the decisions too
+    for line in exception_notes(policy_set.exceptions):
+        click.echo(f"admit: {line}", err=True)
     if output == "table":
         use_color = wants_color(color)
         table = to_table(report, verbose=verbose, color=use_color, width=width())

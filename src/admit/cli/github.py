@@ -8,7 +8,7 @@ from __future__ import annotations
 from admit.cli.report import Report, Reported
 
 _COMMANDS: dict[Reported, str] = {
-    "fail": "error", "error": "error", "warn": "warning", "audit": "notice",
+    "fail": "error", "error": "error", "warn": "warning", "audit": "notice", "excepted": "notice",
 }  # fmt: skip
 
 

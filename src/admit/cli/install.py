@@ -164,6 +164,21 @@ def _certificates(
     "among them; each load's outcome is annotated on it) instead of a mounted bundle.",
 )
 @click.option(
+    "--audit-interval",
+    type=click.FloatRange(0),
+    default=0,
+    metavar="SECONDS",
+    help="Run the server's audit (admit serve --audit-interval): it may then list and watch "
+    "the kinds the rules judge, write policy reports and hold a Lease in admit's namespace.",
+)
+@click.option(
+    "--report-api",
+    type=click.Choice(["openreports", "wgpolicyk8s"]),
+    default="openreports",
+    show_default=True,
+    help="The reports the audit writes (its CRDs must be installed).",
+)
+@click.option(
     "--helm-values",
     is_flag=True,
     help="Print values for the Helm chart (deploy/helm/admit) instead: the bundle's files, the "
@@ -188,13 +203,16 @@ def manifests(
     tls_key: Path | None,
     sans: tuple[str, ...],
     configmaps: bool,
+    audit_interval: float,
+    report_api: str,
     helm_values: bool,
     config_files: tuple[str, ...],
     assignments: tuple[str, ...],
 ) -> int:
     """Print everything needed to run BUNDLE as admission webhooks, as multi-document YAML.
 
-    Namespace, ServiceAccount, RBAC (only for --configmaps and the kinds rules read), the
+    Namespace, ServiceAccount, RBAC (only for --configmaps, the kinds rules read and the
+    audit), the
     bundle as a ConfigMap, the TLS Secret, Service, Deployment, PodDisruptionBudget, and the
     Validating/Mutating WebhookConfigurations for exactly the kinds and operations the bundle's
     rules match. Without certificates it makes a new CA and serving certificate each run.
@@ -220,7 +238,10 @@ def manifests(
         policy_set = load_bundle(bundle, overrides=overrides)
         files = _with_overrides(bundle, policy_set, overrides)
         click.echo(_HELM_HEADER.format(bundle=bundle), nl=False)
-        click.echo(to_yaml([chart.helm_values(policy_set, files)]), nl=False)
+        values = chart.helm_values(policy_set, files)
+        if audit_interval:
+            values["audit"] = {"interval": audit_interval, "reportApi": report_api}
+        click.echo(to_yaml([values]), nl=False)
         return 0
     if namespace is None:
         raise click.UsageError("Missing option '-n' / '--namespace'.")
@@ -253,6 +274,8 @@ def manifests(
             serving=serving,
             files={} if webhook_url else _with_overrides(bundle, policy_set, overrides),
             configmap_sources=configmaps,
+            audit_interval=audit_interval,
+            report_api=cast(Any, report_api),
         )
         objects = build_manifests(policy_set, options)
     except ValueError as exc:

@@ -3,9 +3,10 @@ and each rule result as rows with one reported outcome.
 
 One vocabulary for every format: `pass`, `mutate` (a mutation that changed the object; its
 patch rides along), `fail` (an enforced rule denied), `warn` (a rule with action `warn` failed,
-or a rule called `admit.warn()`), `audit` (recorded, never shown to the API's caller), `error`
-(the rule raised) and `skip` (the rule does not apply). A rule result's outcome is the worst of
-its rows.
+or a rule called `admit.warn()`), `audit` (recorded, never shown to the API's caller), `excepted`
+(a violation a policy exception lets through; its message names the exception), `error` (the
+rule raised) and `skip` (the rule does not apply). A rule result's outcome is the worst of its
+rows.
 """
 
 from __future__ import annotations
@@ -16,16 +17,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
+from admit.cli.expiry import exceptions_json
 from admit.core.decision import Decision, format_message
 from admit.core.engine import PolicySet
 from admit.core.errors import InputError
 from admit.core.outcome import RuleResult
 from admit.loading.manifests import STDIN_LABEL, Manifest, Skipped
 
-Reported = Literal["pass", "mutate", "fail", "warn", "audit", "error", "skip"]
-REPORTED: tuple[Reported, ...] = ("pass", "mutate", "fail", "warn", "audit", "error", "skip")
+Reported = Literal["pass", "mutate", "fail", "warn", "audit", "excepted", "error", "skip"]
+REPORTED: tuple[Reported, ...] = (
+    "pass", "mutate", "fail", "warn", "audit", "excepted", "error", "skip",
+)  # fmt: skip
 _WORST: dict[Reported, int] = {
-    "skip": 0, "pass": 1, "mutate": 2, "audit": 3, "warn": 4, "fail": 5, "error": 6,
+    "skip": 0, "pass": 1, "mutate": 2, "excepted": 3, "audit": 4, "warn": 5, "fail": 6,
+    "error": 7,
 }  # fmt: skip
 
 
@@ -64,6 +69,9 @@ def rows(result: RuleResult, message_format: str | None = None) -> tuple[Row, ..
         return _SKIP
     if verdict == "error":
         return (Row("error", format_message(message_format, error_message(result), result)),)
+    if verdict == "excepted":
+        why = f" ({result.exception.describe()})" if result.exception is not None else ""
+        return tuple(Row("excepted", v.message + why, v.path) for v in result.violations)
     if result.violations:
         found = []
         for v in result.violations:
@@ -213,6 +221,8 @@ def to_json(report: Report) -> dict[str, Any]:
         for row in found
     ]
     document: dict[str, Any] = {"results": results, "summary": report.summary()}
+    if report.policy_set.exceptions:
+        document["exceptions"] = exceptions_json(report.policy_set.exceptions)
     if report.skipped:
         document["skipped"] = [
             {"file": s.source, "line": s.line, "reason": s.reason} for s in report.skipped

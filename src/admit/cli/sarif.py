@@ -20,7 +20,7 @@ from admit.core.rules import Rule
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 ROOT_ID = "%SRCROOT%"  # the directory admit ran in: paths below it are relative to it
 _LEVELS: dict[Reported, str] = {
-    "fail": "error", "error": "error", "warn": "warning", "audit": "note",
+    "fail": "error", "error": "error", "warn": "warning", "audit": "note", "excepted": "note",
 }  # fmt: skip
 _DEFAULT_LEVELS: dict[Action, str] = {"enforce": "error", "warn": "warning", "audit": "note"}
 _ACTIONS: dict[Action, str] = {
@@ -103,6 +103,12 @@ def to_sarif(report: Report) -> dict[str, Any]:
             }
             if r.key in index:
                 result["ruleIndex"] = index[r.key]
+            if row.outcome == "excepted" and r.exception is not None:
+                # SARIF's own word for it: code scanning shows the finding as dismissed.
+                justification = f"{r.exception.describe()}: {r.exception.reason}"
+                result["suppressions"] = [
+                    {"kind": "external", "status": "accepted", "justification": justification}
+                ]
             results.append(result)
     notifications: list[dict[str, Any]] = []
     for error in report.errors:

@@ -206,6 +206,13 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     help="File for JSON-lines decisions; - for stdout, off for none.",
 )
 @click.option(
+    "--decision-log-requests",
+    is_flag=True,
+    envvar="ADMIT_DECISION_LOG_REQUESTS",
+    help="Each decision-log line also holds the whole AdmissionRequest (Secret data and the "
+    "last-applied annotation redacted), so `admit replay` can judge the traffic again.",
+)
+@click.option(
     "--metrics-dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
@@ -279,6 +286,36 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     "sandbox, as `admit test` would); one whose tests fail is a failed load.",
 )
 @click.option(
+    "--audit-interval",
+    type=click.FloatRange(0),
+    default=0,
+    show_default=True,
+    envvar="ADMIT_AUDIT_INTERVAL",
+    show_envvar=True,
+    metavar="SECONDS",
+    help="Also audit the cluster's existing objects (as `admit audit`), following them by "
+    "list+watch: each change is judged again, and every SECONDS the reports of what changed are "
+    "written as policy reports. One replica writes at a time (a Lease in $POD_NAMESPACE); "
+    "0: off.",
+)
+@click.option(
+    "--report-api",
+    type=click.Choice(["openreports", "wgpolicyk8s"]),
+    default="openreports",
+    show_default=True,
+    envvar="ADMIT_REPORT_API",
+    help="The reports --audit-interval writes: OpenReports (openreports.io/v1alpha1 Report, "
+    "ClusterReport) or wgpolicyk8s.io/v1alpha2 PolicyReport, ClusterPolicyReport.",
+)
+@click.option(
+    "--audit-lease-duration",
+    type=click.FloatRange(1),
+    default=15.0,
+    show_default=True,
+    envvar="ADMIT_AUDIT_LEASE_DURATION",
+    help="Seconds the audit's Lease lasts unrenewed before a standby replica takes over.",
+)
+@click.option(
     "--console-allowed-host",
     "console_allowed_hosts",
     multiple=True,
@@ -322,6 +359,7 @@ def serve(
     max_connections: int,
     drain_timeout: float,
     decision_log: str,
+    decision_log_requests: bool,
     metrics_dir: Path | None,
     console_port: int | None,
     console_host: str,
@@ -331,6 +369,9 @@ def serve(
     state_dir: Path | None,
     load_timeout: float,
     require_tests: bool,
+    audit_interval: float,
+    report_api: str,
+    audit_lease_duration: float,
     console_allowed_hosts: tuple[str, ...],
     log_level: str,
 ) -> int:
@@ -427,6 +468,7 @@ def serve(
             max_connections=max_connections,
             drain_timeout=drain_timeout,
             decision_log=None if decision_log == "off" else decision_log,
+            decision_log_requests=decision_log_requests,
             metrics_dir=_metrics_dir(metrics_dir or run.root / "metrics"),
             feed_socket=feed,
             run_dir=run.root,
@@ -434,7 +476,12 @@ def serve(
         console = (
             (console_port, console_host, console_allowed_hosts, access) if console_port else None
         )
-        return _run(config, policies, ca, bundle, kubeconfig, cluster_cache, console)
+        audit = (
+            _auditor(config, kubeconfig, audit_interval, report_api, audit_lease_duration)
+            if audit_interval
+            else None
+        )
+        return _run(config, policies, ca, bundle, kubeconfig, cluster_cache, console, audit)
     finally:
         if feed is not None:
             shutil.rmtree(feed.parent, ignore_errors=True)
@@ -460,6 +507,7 @@ def _run(
     kubeconfig: Path | None,
     cluster_cache: bool,
     console: tuple[int, str, tuple[str, ...], Any] | None,
+    audit: Callable[[], None] | None = None,
 ) -> int:
     """Bind, say what is served where, and supervise until SIGTERM."""
     from admit.server.supervisor import Supervisor
@@ -494,6 +542,7 @@ def _run(
             ),
             cluster_factory=cluster,
             console=console_process,
+            audit=audit,
         )
     except BaseException:
         sock.close()
@@ -572,6 +621,37 @@ def _console(
     names = host_names(host, allowed)
     store = functools.partial(_store, config.run_dir, config.message_format)
     return functools.partial(run_console, config, store, sock, webhook_url, names, access)
+
+
+def _auditor(
+    config: Any, kubeconfig: Path | None, interval: float, api: Any, lease_duration: float
+) -> Callable[[], None]:
+    """What the supervisor runs in the audit process (`--audit-interval`)."""
+    from admit.kube.api import ClusterAccessError, check_access, connect
+    from admit.kube.auditor import run_auditor
+
+    try:
+        server = check_access(kubeconfig)
+    except ClusterAccessError as exc:
+        raise click.UsageError(f"--audit-interval audits a cluster, but {exc}") from None
+    lease = _namespaces(())[0]
+    click.echo(
+        f"admit: auditing the objects of {server} every {interval:g}s ({api} reports; lease "
+        f"{lease}/admit-audit)",
+        err=True,
+    )
+    return functools.partial(
+        run_auditor,
+        config.run_dir,
+        config.metrics_dir,
+        functools.partial(connect, kubeconfig),
+        interval=interval,
+        api=api,
+        rule_timeout=config.rule_timeout,
+        message_format=config.message_format,
+        lease_namespace=lease,
+        lease_duration=lease_duration,
+    )
 
 
 def _restore(run: Any) -> Any:

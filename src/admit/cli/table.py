@@ -12,7 +12,7 @@ from admit.cli.report import Report
 
 _COLOURS = {
     "fail": "red", "error": "magenta", "warn": "yellow", "audit": "blue", "mutate": "cyan",
-    "pass": "green", "skip": "bright_black",
+    "pass": "green", "skip": "bright_black", "excepted": "bright_blue",
 }  # fmt: skip
 _HEADER = ("SOURCE", "RESOURCE", "RULE", "RESULT", "MESSAGE")
 _NARROWEST = 24  # below this many columns for messages, wrapping helps no one: lines run on

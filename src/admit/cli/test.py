@@ -13,6 +13,7 @@ from xml.etree import ElementTree as ET
 
 import click
 
+from admit.cli.expiry import exception_notes, exceptions_json
 from admit.cli.junit import XML_HEADER, unique
 from admit.cli.options import BUNDLE, BUNDLE_HELP, overrides_options
 from admit.cli.terminal import wants_color
@@ -94,6 +95,7 @@ def to_json(report: Report) -> dict[str, Any]:
         ],
         "problems": [str(p) for p in report.problems],
         "summary": {v: report.count(v) for v in ("passed", "failed", "error")},
+        **({"exceptions": exceptions_json(report.exceptions)} if report.exceptions else {}),
     }
 
 
@@ -194,6 +196,8 @@ def run_tests(
     """
     overrides = Overrides.read(config_files, assignments)
     report = run_bundle(bundle, select=select, overrides=overrides)
+    for note in exception_notes(report.exceptions):
+        click.echo(f"admit: {note}", err=True)
     if output == "json":
         click.echo(json.dumps(to_json(report), indent=2, default=str))
     elif output == "junit":

@@ -1,7 +1,9 @@
 """Turning per-rule results into one `Decision`: the one place that holds the precedence.
 
 enforce + fail -> deny; enforce + error -> deny unless the rule says `on_error: allow`;
-warn -> admission warnings; audit -> recorded only. Warn-level violations never deny.
+warn -> admission warnings; audit -> recorded only. Warn-level violations never deny. Excepted
+violations (a policy exception covers the object) are recorded only, with the exception, as
+audits are: `auditAnnotations` in the webhook's answer.
 """
 
 from __future__ import annotations
@@ -94,6 +96,10 @@ def decide(
     audits: list[tuple[str, str]] = []
     for r in results:
         if r.result in ("pass", "skip"):
+            continue
+        if r.result == "excepted":
+            why = r.exception.describe() if r.exception is not None else "excepted"
+            audits.extend((r.key, f"{why}: {v.message}") for v in r.violations)
             continue
         if r.result == "error":
             text = format_message(message_format, _error_text(r), r)

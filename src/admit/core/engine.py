@@ -2,7 +2,8 @@
 the webhook, the data API, `admit check`, `admit test` and audits all call.
 
 Pure: no I/O. A rule that raises becomes an `error` result naming the rule; its traceback is kept
-on the result for the adapter to log.
+on the result for the adapter to log. A rule's violations on an object that a policy exception
+in force covers make an `excepted` result, which never denies.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, Literal
 
 from admit.core.decision import DEFAULT_MESSAGE_FORMAT, Decision, decide
 from admit.core.errors import AdmitError, RuleTimeout
+from admit.core.exceptions import PolicyException, applying
 from admit.core.kinds import Kinds
 from admit.core.match import KindPattern, Match
 from admit.core.outcome import Outcome, RuleResult, Violation
@@ -54,21 +56,29 @@ class Binding:
     # When the rule's match filters on nothing but operations (besides the kind the index has
     # chosen): those operations, so the hot path skips `Match.admits`.
     operations: frozenset[str] | None = None
+    exceptions: tuple[PolicyException, ...] = ()  # those naming the rule, looked at on failure
 
     @classmethod
-    def of(cls, rule: Rule, keys: tuple[str, ...] | None = None, prefix: str = "") -> Binding:
+    def of(
+        cls,
+        rule: Rule,
+        keys: tuple[str, ...] | None = None,
+        prefix: str = "",
+        exceptions: tuple[PolicyException, ...] = (),
+    ) -> Binding:
         match = rule.match
         simple = match is not None and match == Match(
             kinds=match.kinds, operations=match.operations
         )
-        return cls(rule, keys, prefix, match.operations if simple and match else None)
+        return cls(rule, keys, prefix, match.operations if simple and match else None, exceptions)
 
 
 class PolicySet:
     """An immutable set of rules with bundle data, indexed by kind on first use of each kind.
 
     `kinds` are the API's kinds the rules were resolved against (the loader's); `admit check`
-    turns manifests into requests with them."""
+    turns manifests into requests with them. `exceptions` are the bundle's policy exceptions,
+    expired ones included (they no longer apply, and tools report them)."""
 
     __slots__ = (
         "_has_data",
@@ -76,6 +86,7 @@ class PolicySet:
         "data",
         "decisions",
         "digest",
+        "exceptions",
         "kinds",
         "message_format",
         "reads",
@@ -92,8 +103,10 @@ class PolicySet:
         source: str = "",
         kinds: Kinds | None = None,
         message_format: str | None = None,
+        exceptions: Iterable[PolicyException] = (),
     ) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
+        self.exceptions: tuple[PolicyException, ...] = tuple(exceptions)
         # How denials and warnings read (`decision.message_format_problem` checks it first);
         # None: as the rules wrote them.
         self.message_format = None if message_format == DEFAULT_MESSAGE_FORMAT else message_format
@@ -124,6 +137,7 @@ class PolicySet:
             source=self.source,
             kinds=self.kinds,
             message_format=self.message_format,
+            exceptions=self.exceptions,
         )
 
     def with_message_format(self, message_format: str | None) -> PolicySet:
@@ -135,7 +149,14 @@ class PolicySet:
             source=self.source,
             kinds=self.kinds,
             message_format=message_format,
+            exceptions=self.exceptions,
         )
+
+    def exceptions_for(self, rule: Rule) -> tuple[PolicyException, ...]:
+        """The exceptions naming `rule` (in force or not)."""
+        if not self.exceptions or rule.type != "validate":
+            return ()
+        return tuple(e for e in self.exceptions if e.covers_rule(rule.policy, rule.name))
 
     def bindings_for(self, request: Request) -> tuple[Binding, ...]:
         """The rules that apply to the request's kind, mutations first, in bundle order."""
@@ -165,9 +186,10 @@ class PolicySet:
         for rule in self.rules:
             if rule.match is None:
                 continue
+            excepting = self.exceptions_for(rule)
             for pattern in rule.match.kinds:
                 if pattern.selects(group, version, kind, subresource, resource):
-                    bound.append(Binding.of(rule))
+                    bound.append(Binding.of(rule, exceptions=excepting))
                     break
                 if (
                     template_keys
@@ -175,7 +197,8 @@ class PolicySet:
                     and not pattern.subresource
                     and pattern.covers("", "v1", "Pod")
                 ):
-                    bound.append(Binding.of(rule, template_keys, TEMPLATE_PREFIX[(group, kind)]))
+                    prefix = TEMPLATE_PREFIX[(group, kind)]
+                    bound.append(Binding.of(rule, template_keys, prefix, excepting))
                     break
         bound.sort(key=lambda b: b.rule.type != "mutate")  # stable: mutations first
         return tuple(bound)
@@ -282,6 +305,7 @@ def _validate(binding: Binding, request: Request) -> RuleResult | None:
                 None,
                 rule.on_error,
                 (),
+                None,
             ),
         )
     if (
@@ -298,6 +322,13 @@ def _validate(binding: Binding, request: Request) -> RuleResult | None:
             )
             for v in violations
         )
+    if binding.exceptions:  # the object's own exception, if one in force covers it
+        exception = applying(binding.exceptions, request)
+        if exception is not None:
+            return RuleResult(
+                rule.policy, rule.name, "excepted", rule.action, violations, elapsed,
+                on_error=rule.on_error, exception=exception,
+            )  # fmt: skip
     outcome: Outcome = "fail" if any(v.level == "deny" for v in violations) else "warn"
     return RuleResult(
         rule.policy, rule.name, outcome, rule.action, violations, elapsed, on_error=rule.on_error

@@ -15,7 +15,16 @@ from typing import Any, Literal, TypeVar
 
 from admit.core.errors import DefinitionError
 from admit.core.match import OPERATIONS, KindPattern, Match
-from admit.core.outcome import ACTIONS, EXISTING, ON_ERROR, Action, Existing, OnError
+from admit.core.outcome import (
+    ACTIONS,
+    EXISTING,
+    ON_ERROR,
+    SEVERITIES,
+    Action,
+    Existing,
+    OnError,
+    Severity,
+)
 
 RuleType = Literal["validate", "mutate", "decision"]
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,6 +62,9 @@ class Rule:
     file: str = ""
     line: int = 0
     existing: Existing = "warn"  # on UPDATE, a violation the old object had: a warning
+    # What policy reports say of the rule's failures (Kyverno keeps these in annotations).
+    severity: Severity | None = None
+    category: str = ""
 
     @property
     def key(self) -> str:
@@ -169,6 +181,8 @@ def validate(
     reads: Sequence[str] = (),
     name: str | None = None,
     existing: Existing = "warn",
+    severity: Severity | None = None,
+    category: str = "",
 ) -> Callable[[F], F]:
     """Declare a validating rule: `fn(request, *, params...)` returns or yields violations.
 
@@ -176,11 +190,19 @@ def validate(
     A rule for `Pod` also covers the pod templates of workload kinds. `reads` names the kinds
     the rule looks up in `request.cluster` (the server caches exactly those). On an UPDATE, a
     violation the old object already had is a warning, not a denial, unless `existing="deny"`.
+    `severity` (critical, high, medium, low, info) and `category` are what policy reports say
+    of the rule's failures.
     """
     resolved = _match(kinds, operations, match)
     act, err = _checked(action, on_error)
     if existing not in EXISTING:
         raise DefinitionError(f"existing must be one of {', '.join(EXISTING)}, got {existing!r}")
+    if severity is not None and severity not in SEVERITIES:
+        raise DefinitionError(
+            f"severity must be one of {', '.join(SEVERITIES)}, got {severity!r}"
+        )
+    if not isinstance(category, str):
+        raise DefinitionError(f"category must be a string, got {category!r}")
     read_kinds = _reads(reads)
 
     def declare(func: F) -> F:
@@ -196,6 +218,8 @@ def validate(
                 params=_params_of(func),
                 reads=read_kinds,
                 existing=existing,
+                severity=severity,
+                category=category,
             ),
         )
 

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from admit.core.engine import PolicySet
-from admit.kube.manifests import cluster_reads
+from admit.kube.manifests import audit_reads, cluster_reads
 from admit.kube.webhooks import WEBHOOK_KINDS, admission_rules
 
 
@@ -42,4 +42,6 @@ def helm_values(policy_set: PolicySet, files: Mapping[str, str]) -> dict[str, An
         "bundle": {"files": dict(sorted(files.items()))},
         "webhooks": webhooks,
         "reads": [{"apiGroup": g, "resource": r} for g, r in cluster_reads(policy_set)],
+        # what the audit lists and watches, when the chart's `audit.interval` turns it on
+        "auditReads": [{"apiGroup": g, "resource": r} for g, r in audit_reads(policy_set)],
     }

@@ -77,6 +77,16 @@ class ClusterCache:
             for (group, kind), r in self.reflectors.items()
         }
 
+    async def aclose(self) -> None:
+        """Stop every reflector and close the connection (the cache is empty then)."""
+        for task in self._tasks:
+            task.cancel()
+        self._tasks, self.reflectors = [], {}
+        self.store.clear()
+        if self._client is not None:
+            client, self._client = self._client, None
+            await client.aclose()
+
     async def follow(self, reads: Callable[[], Iterable[KindPattern]]) -> None:
         """Keep a reflector running for every kind `reads()` names, until cancelled."""
         try:

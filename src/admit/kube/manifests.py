@@ -15,7 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from admit.core.background import audited_kinds, background
 from admit.core.engine import PolicySet
+from admit.core.reports import API_VERSIONS, PLURALS
 from admit.kube.options import (
     CONSOLE_PORT,
     DEFAULT_IMAGE,
@@ -111,11 +113,46 @@ def cluster_reads(
     return sorted(found)
 
 
+def audit_reads(policy_set: PolicySet) -> list[tuple[str, str]]:
+    """The (API group, resource) pairs `serve --audit-interval` lists and watches: the kinds the
+    bundle's rules judge as background checks."""
+    checks = background(policy_set)
+    return sorted({(r.group, r.plural) for r in audited_kinds(checks.policy_set)})
+
+
+def _reports_rule(options: InstallOptions) -> Object:
+    group = API_VERSIONS[options.report_api].split("/")[0]
+    return {
+        "apiGroups": [group],
+        "resources": sorted(PLURALS[options.report_api]),
+        "verbs": ["create", "delete", "get", "list", "patch", "update"],
+    }
+
+
 def rbac(options: InstallOptions, reads: list[tuple[str, str]]) -> list[Object]:
     """Least privilege: nothing unless needed. ConfigMap sources may read and annotate (patch)
-    ConfigMaps in admit's namespace only; the cluster cache may get/list/watch exactly `reads`."""
+    ConfigMaps in admit's namespace only; the cluster cache may get/list/watch exactly `reads`;
+    the audit (`audit_interval`; `reads` then includes what it lists) may also write its policy
+    reports, and hold its Lease in admit's namespace."""
     subject = [{"kind": "ServiceAccount", "name": options.service, "namespace": options.namespace}]
     objects: list[Object] = []
+    if options.audit_interval:
+        name = f"{options.service}-audit-lease"
+        objects += [
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": options.metadata(name),
+                "rules": [
+                    {
+                        "apiGroups": ["coordination.k8s.io"],
+                        "resources": ["leases"],
+                        "verbs": ["create", "get", "update"],
+                    }
+                ],
+            },
+            _binding("RoleBinding", "Role", name, options, subject),
+        ]
     if options.configmap_sources:
         name = f"{options.service}-configmaps"
         objects += [
@@ -133,20 +170,23 @@ def rbac(options: InstallOptions, reads: list[tuple[str, str]]) -> list[Object]:
             },
             _binding("RoleBinding", "Role", name, options, subject),
         ]
-    if reads:
+    if reads or options.audit_interval:
         groups: dict[str, set[str]] = {}
         for group, resource in reads:
             groups.setdefault(group, set()).add(resource)
         name = options.cluster_name
+        rules = [
+            {"apiGroups": [g], "resources": sorted(r), "verbs": ["get", "list", "watch"]}
+            for g, r in sorted(groups.items())
+        ]
+        if options.audit_interval:
+            rules.append(_reports_rule(options))
         objects += [
             {
                 "apiVersion": "rbac.authorization.k8s.io/v1",
                 "kind": "ClusterRole",
                 "metadata": options.metadata(name, namespaced=False),
-                "rules": [
-                    {"apiGroups": [g], "resources": sorted(r), "verbs": ["get", "list", "watch"]}
-                    for g, r in sorted(groups.items())
-                ],
+                "rules": rules,
             },
             _binding("ClusterRoleBinding", "ClusterRole", name, options, subject),
         ]
@@ -212,7 +252,9 @@ def build_manifests(policy_set: PolicySet, options: InstallOptions) -> list[Obje
     if options.webhook_url:
         return [namespace(options), *webhooks]
     reads = cluster_reads(policy_set, options.reads)
-    api_token = options.configmap_sources or bool(reads)
+    if options.audit_interval:
+        reads = sorted({*reads, *audit_reads(policy_set)})
+    api_token = options.configmap_sources or bool(reads) or bool(options.audit_interval)
     configmap = bundle_configmap(options)
     items = [(configmap_key(path), path) for path in sorted(options.files)]
     pdb = pod_disruption_budget(options)

@@ -48,7 +48,9 @@ class InstallOptions:
     ConfigMap labelled `admit.dev/policy=true` in admit's namespace (the bundle's among them)
     instead of a mounted bundle, so admit may read and annotate (patch) ConfigMaps there; the
     cluster cache may get/list/watch the kinds the bundle's rules declare with `reads=`, plus
-    the (API group, resource) pairs in `reads`."""
+    the (API group, resource) pairs in `reads`. With `audit_interval` the server audits existing
+    objects: it may also list and watch the kinds the rules judge, write policy reports
+    (`report_api`) and hold a Lease in admit's namespace."""
 
     namespace: str
     ca: KeyPair
@@ -69,6 +71,8 @@ class InstallOptions:
     extra_sans: tuple[str, ...] = ()
     configmap_sources: bool = False
     reads: tuple[tuple[str, str], ...] = ()
+    audit_interval: float = 0.0  # `serve --audit-interval`: 0 renders no audit
+    report_api: Literal["openreports", "wgpolicyk8s"] = "openreports"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "files", MappingProxyType(dict(self.files)))
@@ -87,6 +91,10 @@ class InstallOptions:
             )
         if not self.image.strip():
             raise ValueError("the image must not be empty")
+        if self.audit_interval < 0:
+            raise ValueError("the audit interval must be 0 (off) or positive")
+        if self.report_api not in ("openreports", "wgpolicyk8s"):
+            raise ValueError(f"reports are openreports or wgpolicyk8s, not {self.report_api!r}")
         for group, resource in self.reads:
             if not isinstance(group, str) or not resource or "/" in group:
                 raise ValueError(f"a read is (API group, resource), got {(group, resource)!r}")

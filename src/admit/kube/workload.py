@@ -52,6 +52,10 @@ def serve_args(options: InstallOptions) -> list[str]:
     if _exposed(options):
         args += ["--console-host", "0.0.0.0", "--console-token-file", f"{CONSOLE_MOUNT}/token"]
         args += ["--console-tls"]
+    if options.audit_interval:
+        args += ["--audit-interval", f"{options.audit_interval:g}"]
+        if options.report_api != "openreports":
+            args += ["--report-api", options.report_api]
     return args
 
 
@@ -91,7 +95,15 @@ def _container(options: InstallOptions) -> Object:
         "imagePullPolicy": "IfNotPresent",
         "args": serve_args(options),
         # Without it `serve` starts one worker per CPU of the node, whatever the pod's limits.
-        "env": [{"name": "ADMIT_WORKERS", "value": str(options.workers)}],
+        "env": [
+            {"name": "ADMIT_WORKERS", "value": str(options.workers)},
+            # The audit's Lease lives in admit's namespace.
+            *(
+                [{"name": "POD_NAMESPACE", "value": options.namespace}]
+                if options.audit_interval
+                else []
+            ),
+        ],
         "ports": ports,
         "readinessProbe": {
             "httpGet": {"path": "/readyz", "port": "https", "scheme": "HTTPS"},

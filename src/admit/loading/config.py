@@ -13,6 +13,8 @@ policies:
         action: enforce
         on_error: allow
         existing: deny       # on UPDATE, deny even what the old object already violated
+        severity: high       # what policy reports say of its failures (also per policy)
+        category: Images
         enabled: false
         parameters: {}
 
@@ -25,14 +27,16 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from admit.core.errors import Problem
-from admit.core.outcome import ACTIONS, EXISTING, ON_ERROR
+from admit.core.outcome import ACTIONS, EXISTING, ON_ERROR, SEVERITIES
 from admit.core.params import check_arguments
 from admit.core.rules import Rule
 from admit.loading.yamlfile import LineDict
 
 _TOP_KEYS = frozenset({"policies", "kinds", "parameters"})  # kinds: see admit.loading.kinds
-_POLICY_KEYS = frozenset({"action", "on_error", "existing", "parameters", "rules", "enabled"})
-_RULE_KEYS = frozenset({"action", "on_error", "existing", "parameters", "enabled"})
+_RULE_KEYS = frozenset(
+    {"action", "on_error", "existing", "parameters", "enabled", "severity", "category"}
+)
+_POLICY_KEYS = _RULE_KEYS | {"rules"}
 
 
 def normalise(name: str) -> str:
@@ -172,7 +176,12 @@ def _apply(result: list[Rule], enabled: dict[int, bool], config: Any, path: str)
                 where = rule_params if param in rule_params else shared_params
                 check.add(where, param, "invalid_parameter", message)
             changes: dict[str, Any] = {"arguments": arguments}
-            choices = (("action", ACTIONS), ("on_error", ON_ERROR), ("existing", EXISTING))
+            choices = (
+                ("action", ACTIONS),
+                ("on_error", ON_ERROR),
+                ("existing", EXISTING),
+                ("severity", SEVERITIES),
+            )
             for field, allowed in choices:
                 value = rule_conf.get(field, conf.get(field))
                 if value is None:
@@ -187,6 +196,12 @@ def _apply(result: list[Rule], enabled: dict[int, bool], config: Any, path: str)
                     )
                 elif rule.type != "decision":
                     changes[field] = value
+            category = rule_conf.get("category", conf.get("category"))
+            if category is not None and not isinstance(category, str):
+                holder = rule_conf if "category" in rule_conf else conf
+                check.add(holder, "category", "invalid_config", "category must be a string")
+            elif category is not None and rule.type == "validate":
+                changes["category"] = category
             on = rule_conf.get("enabled", conf.get("enabled"))
             if on is not None and not isinstance(on, bool):
                 check.add(rule_conf, "enabled", "invalid_config", "enabled must be true or false")

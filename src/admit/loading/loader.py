@@ -4,7 +4,8 @@ A bundle is a directory, searched recursively: Python modules with rules (`_name
 the modules of `_name/` helper packages are imported only when a module imports them;
 `test_*.py`, `*_test.py` and `conftest.py` are skipped), an optional `admit.yaml`, and data
 files named `data.json`/`data.yaml` whose content lands in `request.data` at their directory's
-path, as in OPA bundles. Every load imports the
+path, as in OPA bundles, and policy exceptions in files named `exceptions.yaml` (see
+`admit.loading.exceptions`). Every load imports the
 modules under a fresh package name, so two bundles, or two versions of one, never share state.
 """
 
@@ -26,10 +27,12 @@ import yaml
 
 from admit.core.engine import PolicySet
 from admit.core.errors import AdmitError, BundleError, InputError, Problem
-from admit.core.kinds import ApiResource
+from admit.core.exceptions import PolicyException
+from admit.core.kinds import ApiResource, Kinds
 from admit.core.rules import Rule, collecting
 from admit.loading.builtin_kinds import builtin_kinds
 from admit.loading.config import apply_layers, normalise
+from admit.loading.exceptions import is_exceptions_file, read_exceptions, unmatched
 from admit.loading.kinds import declared_kinds, resolve_rules
 from admit.loading.overrides import OVERRIDES_FILE, Overrides
 from admit.loading.yamlfile import error_line, error_text, load_one
@@ -210,6 +213,17 @@ class _Load:
             self.problem(path, None, "invalid_overrides", str(exc))
             return Overrides()
 
+    def exceptions(self, files: list[Path], kinds: Kinds) -> list[PolicyException]:
+        texts = []
+        for path in files:
+            try:
+                texts.append((self.rel(path), path.read_text(encoding="utf-8")))
+            except (OSError, UnicodeDecodeError) as exc:
+                self.problem(path, None, "unreadable", str(exc))
+        found, problems = read_exceptions(texts, kinds)
+        self.problems.extend(problems)
+        return found
+
     def data(self, files: list[Path]) -> dict[str, Any]:
         document: dict[str, Any] = {}
         for path in files:
@@ -290,6 +304,9 @@ def load_bundle(
         rules, problems = apply_layers(rules, base)
         load.problems.extend(problems)
     data = load.data(data_files)
+    exceptions = load.exceptions([p for p in files if is_exceptions_file(p)], known)
+    if exceptions and not allow_empty and not load.problems:
+        load.problems.extend(unmatched(exceptions, rules))
     if load.problems:
         first_seen = {p.path: i for i, p in reversed(list(enumerate(load.problems)))}
         raise BundleError(sorted(load.problems, key=lambda p: (first_seen[p.path], p.line or 0)))
@@ -306,5 +323,10 @@ def load_bundle(
             ]
         )
     return PolicySet(
-        rules, data=data, digest=digest_of(root, files), source=str(root), kinds=known
+        rules,
+        data=data,
+        digest=digest_of(root, files),
+        source=str(root),
+        kinds=known,
+        exceptions=exceptions,
     )

@@ -19,6 +19,7 @@ from typing import Any
 
 from admit.core.engine import PolicySet
 from admit.core.errors import BundleError
+from admit.core.exceptions import PolicyException
 from admit.core.kinds import Kinds
 from admit.core.rules import Rule
 from admit.loading.loader import load_bundle
@@ -38,12 +39,21 @@ def load_version(snapshot: Path) -> PolicySet:
     rules: list[Rule] = []
     data: dict[str, Any] = {}
     kinds = Kinds()
+    exceptions: list[PolicyException] = []
     for part in manifest.parts:  # later parts win a top-level data key, as ConfigMaps did
         loaded = load_bundle(snapshot / part.directory, allow_empty=part.allow_empty)
         rules += [r.configured(policy=f"{part.prefix}{r.policy}") for r in loaded.rules]
         data.update(loaded.data.raw)
         kinds += loaded.kinds
-    return PolicySet(rules, data=data, digest=manifest.digest, source=manifest.source, kinds=kinds)
+        exceptions += [e.scoped(part.prefix) for e in loaded.exceptions]
+    return PolicySet(
+        rules,
+        data=data,
+        digest=manifest.digest,
+        source=manifest.source,
+        kinds=kinds,
+        exceptions=exceptions,
+    )
 
 
 def quarantined(policy_set: PolicySet, deaths: dict[str, int]) -> PolicySet:

@@ -10,6 +10,7 @@ JSON answer, and a rule's failure is a decision, never a 500.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
 from time import perf_counter
@@ -21,6 +22,7 @@ from admit.core.cluster import EMPTY_CLUSTER
 from admit.core.decision import Decision
 from admit.core.engine import PolicySet, evaluate, timed_out
 from admit.core.errors import RuleTimeout
+from admit.core.exceptions import PolicyException
 from admit.core.review import Request
 from admit.core.shape import InvalidRequest
 from admit.server import admission, data_api
@@ -253,6 +255,8 @@ class AdmitApp:
                 "rules": len(policy_set.rules),
                 "restored": bool((status.get("served") or {}).get("restored")),
             }
+            if policy_set.exceptions:  # those about to lapse, and those that did
+                body["exceptions"] = exceptions_due(policy_set.exceptions)
         published = read_report(self.run_dir, "current")
         if self.slots is not None:
             body["workers"] = self.slots.describe()
@@ -263,6 +267,10 @@ class AdmitApp:
         supervisor = read_report(self.run_dir, "supervisor")
         if supervisor is not None:
             body["supervisor"] = supervisor
+        audit = read_report(self.run_dir, "audit")  # serve --audit-interval: this replica's
+        if audit is not None:
+            keys = ("lease", "synced", "objects", "summary", "written", "last_error")
+            body["audit"] = {k: audit.get(k) for k in keys}
         if self.cluster is not None:
             body["cache"] = self.cluster.status()
             if not self.cluster.synced:
@@ -272,6 +280,15 @@ class AdmitApp:
             body["reason"] = "; ".join(reasons)
             return 503, orjson.dumps(body), "not_ready"
         return 200, orjson.dumps(body), "ok"
+
+
+def exceptions_due(exceptions: tuple[PolicyException, ...]) -> dict[str, Any]:
+    """The policy exceptions expiring within 7 days, and those expired (no longer applying)."""
+    now = time.time()
+    return {
+        "expiring_within_7_days": [e.as_json(now) for e in exceptions if e.expiring(now)],
+        "expired": [e.as_json(now) for e in exceptions if e.expired(now)],
+    }
 
 
 _KNOWN_ENDPOINTS = frozenset({"/validate", "/mutate", "/v1/data", "/readyz", "/healthz"})

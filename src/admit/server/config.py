@@ -33,6 +33,7 @@ class ServerConfig:
     max_connections: int = 1024  # per worker: handshaking, idle and busy connections together
     drain_timeout: float = 25.0
     decision_log: str | None = "-"
+    decision_log_requests: bool = False  # each line holds the whole request (for admit replay)
     metrics_dir: Path | None = None
     tls_poll_interval: float = 1.0
     feed_socket: Path | None = None  # where workers send decisions for the console (None: off)

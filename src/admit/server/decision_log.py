@@ -6,6 +6,11 @@ is built straight from the decoded request, and the constant part of each passin
 is serialised once: the log costs a few microseconds per decision. Its caches are bounded (the
 request decides their keys), and it never fails the request it records: a line it cannot build
 is counted and the first one logged.
+
+With `requests` (`admit serve --decision-log-requests`) each line also holds the whole
+AdmissionRequest, Secret data and the last-applied annotation redacted (`admit.server.redact`),
+so `admit replay` can judge the recorded traffic again with another bundle. A line always lists
+the warnings the request was answered with, so a replay can tell new ones.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import logging
 import os
 import sys
 import time
+from typing import Any
 
 import orjson
 
 from admit.core.outcome import RuleResult
+from admit.core.review import Request
 from admit.server.errors import HTTPError
 from admit.server.observers import Admission
+from admit.server.redact import redact_object
 
 log = logging.getLogger("admit.server")
 _BATCH = 64 * 1024
@@ -27,11 +35,22 @@ _PREFIX_LIMIT = 4096  # cached entry prefixes (rules x outcomes); past it entrie
 _KIND_LIMIT = 1024  # cached kind names; past it (random kinds sent to the port) built anew
 
 
+def recorded_request(request: Request) -> dict[str, Any]:
+    """The AdmissionRequest as the log keeps it: whole, its secrets redacted."""
+    raw = dict(request.raw)
+    secret = request.kind[0] == "" and request.kind[2] == "Secret"
+    for field in ("object", "oldObject"):
+        if raw.get(field) is not None:
+            raw[field] = redact_object(raw[field], secret=secret)
+    return raw
+
+
 class DecisionLog:
     """Appends decision lines to a file descriptor (stdout when the target is `-`)."""
 
-    def __init__(self, target: str | None) -> None:
+    def __init__(self, target: str | None, *, requests: bool = False) -> None:
         self.enabled = target is not None
+        self.requests = requests
         self._owned = False
         if target in (None, "-"):
             self._fd = sys.stdout.fileno()
@@ -75,6 +94,10 @@ class DecisionLog:
                 "latency_ms": int(seconds * 1e6) / 1000,
                 "bundle": bundle[:12],
             }
+            if decision.warnings:
+                head["warnings"] = decision.warnings
+            if self.requests:
+                head["request"] = recorded_request(request)
             parts = []
             prefixes = self._prefixes
             for r in decision.results:
@@ -99,18 +122,19 @@ class DecisionLog:
             self.flush()
 
     def _entry(self, r: RuleResult) -> bytes:
-        """The whole entry of a rule with messages or an error."""
-        return orjson.dumps(
-            {
-                "policy": r.policy,
-                "rule": r.rule,
-                "result": r.result,
-                "action": r.action,
-                "messages": [v.message for v in r.violations] or None,
-                "error": r.error,
-                "us": r.duration_ns // 1000,
-            }
-        )
+        """The whole entry of a rule with messages or an error (or an exception)."""
+        entry: dict[str, Any] = {
+            "policy": r.policy,
+            "rule": r.rule,
+            "result": r.result,
+            "action": r.action,
+            "messages": [v.message for v in r.violations] or None,
+            "error": r.error,
+            "us": r.duration_ns // 1000,
+        }
+        if r.exception is not None:
+            entry["exception"] = r.exception.describe()
+        return orjson.dumps(entry)
 
     def _prefix(self, r: RuleResult) -> bytes:
         """The constant part of a passing or skipped rule's entry, up to its time (cached)."""

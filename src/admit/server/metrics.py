@@ -265,12 +265,48 @@ class _Collector:
         for labels, value in sorted(_sum_counters(s, "quarantined").items()):
             quarantined.add_metric(list(labels), value)
         yield quarantined
+        yield from _audit_families([x for x in s if _alive(x["pid"])])
         info = GaugeMetricFamily(
             "admit_bundle_info", "The bundle each live worker serves.", labels=["digest"]
         )
         for digest in sorted({x["bundle"] for x in s if x["bundle"] and _alive(x["pid"])}):
             info.add_metric([digest], 1)
         yield info
+
+
+def _audit_families(alive: list[dict[str, Any]]) -> Iterable[Any]:
+    """`serve --audit-interval`: what the audit process of this replica found (gauges, from
+    live processes only: a restarted audit's last snapshot must not count twice)."""
+    if not any("audit_leader" in x for x in alive):
+        return
+    violations = GaugeMetricFamily(
+        "admit_audit_violations",
+        "Existing objects' findings that did not pass (fail, warn, error, excepted), by policy "
+        "and namespace; 0 on a replica that does not lead the audit.",
+        labels=["policy", "namespace", "result"],
+    )
+    for labels, value in sorted(_sum_counters(alive, "audit_findings").items()):
+        violations.add_metric(list(labels), value)
+    yield violations
+    objects = GaugeMetricFamily(
+        "admit_audit_objects", "Existing objects audited, by resource.", labels=["resource"]
+    )
+    for labels, value in sorted(_sum_counters(alive, "audit_objects").items()):
+        objects.add_metric(list(labels), value)
+    yield objects
+    leader = GaugeMetricFamily(
+        "admit_audit_leader",
+        "1 while this replica holds the audit lease and writes the reports.",
+        labels=["identity"],
+    )
+    for labels, value in sorted(_sum_counters(alive, "audit_leader").items()):
+        leader.add_metric(list(labels), value)
+    yield leader
+    judged = CounterMetricFamily(
+        "admit_audit_judgements", "Objects judged by the audit (each change, once)."
+    )
+    judged.add_metric([], sum(_sum_counters(alive, "audit_evaluations").values()))
+    yield judged
 
 
 def exposition(directory: Path | None = None, live: Metrics | None = None) -> bytes:

@@ -10,7 +10,8 @@ a rule did.
   (`quarantine.json`; the workers answer it by its `on_error` without running it) until a new
   version is published.
 - The policy source (a directory or ConfigMaps) runs in a process of its own and publishes
-  versions into the run directory; every worker follows what it publishes.
+  versions into the run directory; every worker follows what it publishes. So does the audit
+  (`serve --audit-interval`), which writes reports once per cluster.
 - Exits, restarts and quarantined rules are logged, reported in `supervisor.json` (shown by
   /readyz) and counted in the metrics.
 
@@ -45,7 +46,7 @@ QUARANTINE_AFTER = 2  # deaths of a worker in the same rule, with the same polic
 
 @dataclass
 class _Child:
-    role: str  # "worker", "source" or "console"
+    role: str  # "worker", "source", "console" or "audit"
     slot: int = -1
     started: float = 0.0
 
@@ -61,6 +62,7 @@ class Supervisor:
         source: Callable[[], None] | None = None,
         cluster_factory: Callable[[], Any] | None = None,
         console: Callable[[], None] | None = None,
+        audit: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self.sock = sock
@@ -69,6 +71,7 @@ class Supervisor:
         self.source = source
         self.cluster_factory = cluster_factory
         self.console = console
+        self.audit = audit
         self.run_dir = config.run_dir
         self.stall_limit = config.stall_limit
         self.slots = Slots(config.workers)
@@ -123,6 +126,8 @@ class Supervisor:
             self._fork(role, slot, self.source)
         elif role == "console" and self.console is not None:
             self._fork(role, slot, self.console)
+        elif role == "audit" and self.audit is not None:
+            self._fork(role, slot, self.audit)
 
     def _start_due(self) -> None:
         now = time.monotonic()
@@ -290,6 +295,7 @@ class Supervisor:
                 self._start("worker", slot)
             self._start("source")
             self._start("console")
+            self._start("audit")
             self._report()
             deadline: float | None = None
             while self.children or (self.pending and not self.stopping):

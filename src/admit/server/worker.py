@@ -129,7 +129,7 @@ def run_worker(
     policies.subscribe(slot.serves)
     policies.refresh()  # the published version, loaded before the first request is accepted
     tls = ReloadingContext(config.tls_cert, config.tls_key, config.ssl_context)
-    decision_log = DecisionLog(config.decision_log)
+    decision_log = DecisionLog(config.decision_log, requests=config.decision_log_requests)
     metrics = Metrics(config.metrics_dir)
     cluster = cluster_factory() if cluster_factory is not None else None
     feed = FeedPublisher(config.feed_socket) if config.feed_socket is not None else None

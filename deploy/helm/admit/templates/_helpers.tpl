@@ -29,7 +29,7 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 
 {{/* Whether the pod needs an API token: only when some Role grants it something. */}}
 {{- define "admit.needsApi" -}}
-{{- if or .Values.configmapSources .Values.reads -}}true{{- else -}}false{{- end -}}
+{{- if or .Values.configmapSources .Values.reads .Values.audit.interval -}}true{{- else -}}false{{- end -}}
 {{- end -}}
 
 {{/*
