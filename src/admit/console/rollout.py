@@ -7,10 +7,12 @@ The data shapes it reads (and shows as they are, so they stay the producers' to 
 - exceptions: `PolicySet.exceptions`, each described by its `as_json()`: {"name", "owner",
   "reason", "expires" (as written), "expired", "rules", "source"} ("expiring" is added when the
   exception can say so);
-- audit reports: the run directory's report named `reports` (`RunDirectory.read_report`), as
-  the audit writes it: {"time", "reports": [{"namespace", "summary": {"pass", "fail", "warn",
-  "error", "skip"}, "results": [{"policy", "rule", "result", "message", "resource": {"kind",
-  "namespace", "name"}}]}]}. Only the first `MAX_RESULTS` results of each are passed on.
+- audit reports: the run directory's report named `audit` (`RunDirectory.read_report`), which
+  the audit process (`serve --audit-interval`, admit.kube.auditor) rewrites as it goes: its
+  "time" and "reports", each an OpenReports (or wgpolicyk8s) document as written to the cluster,
+  shown as {"namespace", "summary": {"pass", "fail", "warn", "error", "skip"}, "results":
+  [{"policy", "rule", "result", "message", "resource": {"kind", "namespace", "name"}}]}. Only the
+  first `MAX_RESULTS` results of each are passed on.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ def reports(policies: PolicySource) -> dict[str, Any] | None:
     """The latest audit reports of the run directory, if an audit wrote any."""
     run = getattr(policies, "run", None)
     read = getattr(run, "read_report", None)
-    found = read("reports") if callable(read) else None
+    found = read("audit") if callable(read) else None
     if not isinstance(found, dict) or not isinstance(found.get("reports"), list):
         return None
     shown = []
@@ -47,8 +49,28 @@ def reports(policies: PolicySource) -> dict[str, Any] | None:
         if isinstance(report, dict):
             listed = report.get("results")
             results: list[Any] = listed if isinstance(listed, list) else []
-            shown.append({**report, "results": results[:MAX_RESULTS], "total": len(results)})
+            shown.append(
+                {
+                    "namespace": (report.get("metadata") or {}).get("namespace", ""),
+                    "summary": report.get("summary") or {},
+                    "results": [_shown(r) for r in results[:MAX_RESULTS] if isinstance(r, dict)],
+                    "total": len(results),
+                }
+            )
     return {"time": found.get("time"), "reports": shown}
+
+
+def _shown(result: dict[str, Any]) -> dict[str, Any]:
+    """A report's result as the page lists it: its first resource named plainly."""
+    resources = result.get("resources") or [{}]
+    first = resources[0] if isinstance(resources[0], dict) else {}
+    return {
+        "policy": result.get("policy"),
+        "rule": result.get("rule"),
+        "result": result.get("result"),
+        "message": result.get("message", ""),
+        "resource": {k: first.get(k, "") for k in ("kind", "namespace", "name")},
+    }
 
 
 def describe(policy_set: PolicySet | None, policies: PolicySource) -> dict[str, Any]:
