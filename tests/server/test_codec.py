@@ -6,6 +6,7 @@ import json
 import pytest
 
 from admit.core.review import Deferred, Request
+from admit.core.shape import InvalidRequest
 from admit.server.admission import decode_review
 from admit.server.errors import HTTPError
 from tests.helpers import recorded, recorded_review, wire_bytes
@@ -56,9 +57,9 @@ def test_a_malformed_old_object_is_reported_to_the_rule_that_reads_it():
     _, fields = decode_review(body)  # skipping the old object does not check its UTF-8
     request = Request(fields)
     assert request.object.metadata.name == "web-server"
-    with pytest.raises(HTTPError, match="the body is not JSON: the request's oldObject") as caught:
+    with pytest.raises(InvalidRequest, match="the body is not JSON: the request's oldObject") as c:
         request.old_object  # noqa: B018 (the read is the test)
-    assert caught.value.http_status == 400
+    assert (c.value.http_status, c.value.code) == (400, "invalid_json")  # the core's own error
 
 
 @pytest.mark.parametrize(

@@ -24,13 +24,15 @@ from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 from pathlib import Path
 
+from admit.core.errors import InputError
+
 log = logging.getLogger("admit.console")
 MIN_TOKEN = 16  # characters: `head -c 24 /dev/urandom | base64` gives 32
 COOKIE = "admit_console"
 _SESSION = b"admit console session v1"
 
 
-class AccessError(ValueError):
+class AccessError(InputError):
     """A console option that cannot work as given (a usage error at start)."""
 
 

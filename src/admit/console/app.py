@@ -45,6 +45,7 @@ from admit.console.playground import (
 )
 from admit.console.stats import MetricsHistory
 from admit.core.engine import PolicySet
+from admit.core.errors import AdmitError
 from admit.loading.capture import CaptureError, capture
 from admit.server.policies import PolicySource
 
@@ -81,12 +82,12 @@ _SECURITY = [
 ]
 
 
-class Problem(Exception):
-    """An answer other than 200, as {"code", "message"}."""
+class ConsoleError(AdmitError):
+    """An answer other than 200, as {"code", "message"} (the console's HTTP errors)."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
-        self.status, self.code = status, code
+        self.http_status, self.code = status, code
 
 
 def _static(name: str) -> bytes:
@@ -133,8 +134,8 @@ class ConsoleApp:
                 await self._stream(receive, send)
                 return
             status, content_type, body = await self._route(scope, receive, path, method)
-        except Problem as exc:
-            status, content_type = exc.status, "application/json"
+        except AdmitError as exc:  # ConsoleError, and any other error that knows its status
+            status, content_type = exc.http_status, "application/json"
             body = orjson.dumps({"code": exc.code, "message": str(exc)})
         except Exception:
             log.exception("console error answering %s %s", method, path)
@@ -182,7 +183,7 @@ class ConsoleApp:
         if not host_allowed(host, self.host_names):
             shown = host.decode("latin-1")[:100] if host else ""
             names = ", ".join(sorted(self.host_names))
-            raise Problem(
+            raise ConsoleError(
                 403,
                 "forbidden_host",
                 f"this console does not answer to the host {shown!r}: open it by IP address or "
@@ -203,13 +204,13 @@ class ConsoleApp:
         if path.startswith("/static/"):
             name = path.removeprefix("/static/")
             if name not in _STATIC:
-                raise Problem(404, "not_found", f"no such asset: {name}")
+                raise ConsoleError(404, "not_found", f"no such asset: {name}")
             return 200, _STATIC[name], _static(name)
         query = parse_qs(scope.get("query_string", b"").decode())
         return 200, "application/json", orjson.dumps(self.api(path, query))
 
     def api(self, path: str, query: dict[str, list[str]]) -> Any:
-        """The JSON answer of a GET /api/… path (a `Problem` if there is none)."""
+        """The JSON answer of a GET /api/… path (a `ConsoleError` if there is none)."""
         current = self.policies.current()
         if path == "/api/policies":
             return catalog.describe(current, self.history.rules())
@@ -217,7 +218,8 @@ class ConsoleApp:
             file = (query.get("file") or [""])[0]
             source = catalog.module_source(file) if file in catalog.files_of(current) else None
             if source is None:
-                raise Problem(404, "not_found", f"no rule module {file!r} in the loaded bundle")
+                missing = f"no rule module {file!r} in the loaded bundle"
+                raise ConsoleError(404, "not_found", missing)
             return source
         if path == "/api/status":
             return self.status()
@@ -230,19 +232,19 @@ class ConsoleApp:
             entry = self.feed.get(int(entry_id)) if entry_id.isdigit() else None
             if entry is None:
                 shown = entry_id[:40]
-                raise Problem(404, "not_found", f"decision {shown} is no longer in the buffer")
+                raise ConsoleError(404, "not_found", f"decision {shown} is no longer in the buffer")
             return {"file": CASE_FILE, "text": _case_text(entry)}
         if path.startswith("/api/decisions/"):
             entry_id = path.removeprefix("/api/decisions/")
             detail = self.feed.detail(int(entry_id)) if entry_id.isdigit() else None
             if detail is None:
                 shown = entry_id[:40]
-                raise Problem(404, "not_found", f"decision {shown} is no longer in the buffer")
+                raise ConsoleError(404, "not_found", f"decision {shown} is no longer in the buffer")
             return orjson.Fragment(detail)
         if path == "/api/metrics":
             actions = {r.key: r.action for r in current.rules} if current is not None else {}
             return self.history.report(actions)
-        raise Problem(404, "not_found", f"no such page: {path}")
+        raise ConsoleError(404, "not_found", f"no such page: {path}")
 
     def status(self) -> dict[str, Any]:
         current = self.policies.current()
@@ -267,17 +269,17 @@ class ConsoleApp:
         headers = dict(scope["headers"])
         if not headers.get(b"content-type", b"").startswith(b"application/json"):
             # a cross-site form cannot send JSON without a CORS preflight, which we never allow
-            raise Problem(415, "unsupported_media_type", "send application/json")
+            raise ConsoleError(415, "unsupported_media_type", "send application/json")
         body = await _read(receive)
         try:
             asked = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
-            raise Problem(400, "invalid_json", f"the body is not JSON: {exc}") from None
+            raise ConsoleError(400, "invalid_json", f"the body is not JSON: {exc}") from None
         if not isinstance(asked, dict) or not isinstance(asked.get("text"), str):
-            raise Problem(400, "invalid_request", 'send {"text": "<YAML or JSON>", …}')
+            raise ConsoleError(400, "invalid_request", 'send {"text": "<YAML or JSON>", …}')
         current = self.policies.current()
         if current is None:
-            raise Problem(503, "not_ready", "no policy bundle is loaded yet")
+            raise ConsoleError(503, "not_ready", "no policy bundle is loaded yet")
         options = {k: asked.get(k) or "" for k in ("operation", "namespace", "username")}
         groups = asked.get("groups") or []
         if isinstance(groups, str):
@@ -285,7 +287,7 @@ class ConsoleApp:
         if not all(isinstance(v, str) for v in options.values()) or not (
             isinstance(groups, list) and all(isinstance(g, str) for g in groups)
         ):
-            raise Problem(
+            raise ConsoleError(
                 400, "invalid_request", "operation, namespace, username and groups are strings"
             )
         try:
@@ -299,7 +301,7 @@ class ConsoleApp:
             )
             served = judge_requests(current, raws, self.judge)
         except PlaygroundError as exc:
-            raise Problem(400, "invalid_input", str(exc)) from None
+            raise ConsoleError(400, "invalid_input", str(exc)) from None
         answer: dict[str, Any] = {"bundle": current.digest, "decisions": served}
         if asked.get("policy") is not None:
             answer = await self._trial(current, asked["policy"], raws, served)
@@ -319,15 +321,15 @@ class ConsoleApp:
         if not isinstance(policy, dict) or not isinstance(policy.get("source"), str) or not (
             policy.get("file") is None or isinstance(policy.get("file"), str)
         ):
-            raise Problem(400, "invalid_request", 'send "policy": {"file": …, "source": "…"}')
+            raise ConsoleError(400, "invalid_request", 'send "policy": {"file": …, "source": "…"}')
         try:
             snapshot = trial.snapshot_of(current)
             served_files = set(catalog.files_of(current))
             edit = trial.edit_of(snapshot, policy.get("file"), policy["source"], served_files)
         except trial.TrialError as exc:
-            raise Problem(400, "invalid_edit", str(exc)) from None
+            raise ConsoleError(400, "invalid_edit", str(exc)) from None
         if self._trials.locked():
-            raise Problem(429, "trials_busy", f"{MAX_TRIALS} trials are running; try again")
+            raise ConsoleError(429, "trials_busy", f"{MAX_TRIALS} trials are running; try again")
         async with self._trials:
             result = await asyncio.to_thread(
                 trial.run_trial,
@@ -356,7 +358,7 @@ class ConsoleApp:
         try:
             watcher = self.feed.watch()
         except FeedBusy as exc:
-            raise Problem(503, "too_many_streams", f"{exc}; close a console tab") from None
+            raise ConsoleError(503, "too_many_streams", f"{exc}; close a console tab") from None
         headers = [
             (b"content-type", b"text/event-stream"),
             (b"cache-control", b"no-store"),
@@ -423,11 +425,11 @@ async def _read(receive: Receive, limit: int = MAX_BODY) -> bytes:
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise Problem(400, "client_gone", "the client went away")
+            raise ConsoleError(400, "client_gone", "the client went away")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise Problem(413, "body_too_large", f"at most {limit} bytes")
+            raise ConsoleError(413, "body_too_large", f"at most {limit} bytes")
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
@@ -443,6 +445,6 @@ def _case_text(entry: dict[str, Any]) -> str | None:
 
 def _allow(method: str, *allowed: str) -> None:
     if method not in allowed:
-        raise Problem(
+        raise ConsoleError(
             405, "method_not_allowed", f"use {' or '.join(allowed)} (the console is read-only)"
         )

@@ -21,6 +21,7 @@ import yaml
 from admit.core.cluster import Cluster
 from admit.core.decision import Decision
 from admit.core.engine import PolicySet
+from admit.core.errors import InputError
 from admit.core.kinds import Kinds
 from admit.core.manifest import admission_request
 from admit.core.match import OPERATIONS
@@ -38,7 +39,7 @@ MAX_ANSWER = 4 * 1024 * 1024  # bytes of the answer
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class PlaygroundError(ValueError):
+class PlaygroundError(InputError):
     """The pasted text or the options cannot be evaluated (answered as 400 with this text)."""
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import orjson
 
 from admit.core.engine import PolicySet
+from admit.core.errors import InputError
 from admit.loading.versions import MANIFEST
 
 TIMEOUT = 10.0  # seconds a trial may take, from start to answer
@@ -38,7 +39,7 @@ NEW_MODULE = "edited_policy.py"  # where a policy started blank goes in the copy
 _INPUT = "trial.json"
 
 
-class TrialError(ValueError):
+class TrialError(InputError):
     """The edit cannot be tried as asked (answered as 400 with this text)."""
 
 

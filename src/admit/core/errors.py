@@ -1,16 +1,26 @@
 """The one exception tree of admit; each error knows its stable code, exit code and HTTP status.
 
     AdmitError
-     ├── DefinitionError   a rule is declared wrongly (bad match, action, parameter)
-     │    └── UnknownKind  a kind pattern names no resource of the API (core.kinds)
-     ├── BundleError       a bundle failed to load; carries every Problem found in one pass
-     ├── InputError        a manifest, review or input document cannot be used
-     └── ServeError        the server cannot start (port taken, TLS files unusable)
+     ├── DefinitionError     a rule is declared wrongly (bad match, action, parameter)
+     │    └── UnknownKind        a kind the API does not have (core.kinds)
+     ├── BundleError         a bundle failed to load; carries every Problem found in one pass
+     ├── InputError          a manifest, review or input document cannot be used
+     │    ├── InvalidRequest     an AdmissionRequest field of the wrong type (core.shape; 400)
+     │    ├── CaptureError       a decision that cannot become a test case (loading.capture)
+     │    ├── PlaygroundError, TrialError, AccessError   the console's inputs and options
+     ├── ServeError          the server cannot start (port taken, TLS files unusable)
+     ├── EvaluationError     a decision rule raised (core.engine; the data API answers 500)
+     ├── RuleQuarantined     raised in place of a rule that ended its worker (loading.store)
+     ├── HTTPError           a request the webhook refuses, with its status (server.errors)
+     ├── ConsoleError        the same, for the console (console.app)
+     ├── ClusterAccessError  the cluster cannot be reached (kube.api)
+     └── DiscoveryError      a cluster's discovery cannot be read (kube.discovery)
 
     RuleTimeout (a BaseException, so a rule's `except Exception` cannot swallow it)
 
-A denial is never an exception: it is a `Decision`. Only the CLI's `main` and the server's error
-handler turn these into exit codes or HTTP answers.
+A denial is never an exception: it is a `Decision`. Only the CLI's `main` and the servers'
+error handlers (one each: the webhook app's and the console's, both by `http_status` and
+`code`) turn these into exit codes or HTTP answers.
 """
 
 from __future__ import annotations

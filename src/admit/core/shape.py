@@ -29,9 +29,14 @@ _shown.maxstring, _shown.maxother, _shown.maxlevel = 40, 40, 2
 
 
 class InvalidRequest(InputError):
-    """An AdmissionRequest field of the wrong type or size: the webhook answers 400."""
+    """An AdmissionRequest field of the wrong type or size: the webhook answers 400. Raised
+    also when a part decoded only when read (a deferred oldObject) turns out malformed."""
 
     code = "invalid_review"
+
+    def __init__(self, message: str, *, code: str = "invalid_review") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def show(value: Any) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from admit.core.engine import PolicySet
-from admit.core.errors import BundleError
+from admit.core.errors import AdmitError, BundleError
 from admit.core.exceptions import PolicyException
 from admit.core.kinds import Kinds
 from admit.core.rules import Rule
@@ -29,7 +29,7 @@ log = logging.getLogger("admit.store")
 QUARANTINE = "quarantine"  # the supervisor's report: {"digest": ..., "rules": {key: deaths}}
 
 
-class RuleQuarantined(RuntimeError):
+class RuleQuarantined(AdmitError):
     """Raised in place of a rule that ended its worker process; its `on_error` decides."""
 
 

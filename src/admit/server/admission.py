@@ -14,7 +14,7 @@ import orjson
 
 from admit.core.decision import Decision
 from admit.core.review import Deferred
-from admit.core.shape import MAX_NAME, deepest_field, request_problem, show
+from admit.core.shape import MAX_NAME, InvalidRequest, deepest_field, request_problem, show
 from admit.server.errors import HTTPError
 
 VERSIONS = frozenset({"admission.k8s.io/v1", "admission.k8s.io/v1beta1"})
@@ -178,16 +178,13 @@ def _old_object(raw: msgspec.Raw) -> Any:
     try:
         old = _decode(raw)
     except (msgspec.DecodeError, msgspec.ValidationError, UnicodeDecodeError) as exc:
-        raise HTTPError(
+        raise InvalidRequest(
             f"the body is not JSON: the request's oldObject: {exc}", code="invalid_json"
         ) from None
     except RecursionError:
-        raise too_deep("request.oldObject") from None
+        raise InvalidRequest("request.oldObject is nested too deeply to be judged") from None
     if type(old) is not dict:
-        raise HTTPError(
-            f"request.oldObject must be an object or null, got {show(old)}",
-            code="invalid_review",
-        )
+        raise InvalidRequest(f"request.oldObject must be an object or null, got {show(old)}")
     return old
 
 

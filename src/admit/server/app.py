@@ -21,7 +21,7 @@ import orjson
 from admit.core.cluster import EMPTY_CLUSTER
 from admit.core.decision import Decision
 from admit.core.engine import PolicySet, evaluate, timed_out
-from admit.core.errors import RuleTimeout
+from admit.core.errors import AdmitError, RuleTimeout
 from admit.core.exceptions import PolicyException
 from admit.core.review import Request
 from admit.core.shape import InvalidRequest
@@ -138,7 +138,7 @@ class AdmitApp:
                 content_type = [(b"content-type", CONTENT_TYPE.encode())]
         except ClientGone:
             return
-        except HTTPError as exc:
+        except AdmitError as exc:  # HTTPError, and any other error that knows its status
             status, result = exc.http_status, exc.code
             payload = orjson.dumps({"code": exc.code, "message": str(exc)})
         except Exception:
@@ -191,16 +191,14 @@ class AdmitApp:
             decision = self.judge(policy_set, request, phase)
         except RecursionError:  # a mutation's copy or patch of an object nested too deep
             raise admission.too_deep("request.object") from None
-        except InvalidRequest as exc:  # a field admit checks when it reads it (labels)
-            raise HTTPError(str(exc), code=exc.code) from None
         payload = admission.answer(api_version, raw["uid"], decision, mutating=phase == "mutate")
         seen = Admission(request, decision, body, endpoint, perf_counter() - started,
                          policy_set.digest)  # fmt: skip
         for observe in self.observers:  # none can fail the request (see `observers`)
             try:
                 observe(seen)
-            except HTTPError:
-                raise  # a fault of the request itself, found only by the observer
+            except InvalidRequest:
+                raise  # a fault of the request itself, found only by the observer (a 400)
             except Exception:
                 log.exception("an observer of decisions failed (%r); the answer stands", observe)
         return 200, payload, "allowed" if decision.allowed else "denied"

@@ -25,7 +25,7 @@ import orjson
 
 from admit.core.outcome import RuleResult
 from admit.core.review import Request
-from admit.server.errors import HTTPError
+from admit.core.shape import InvalidRequest
 from admit.server.observers import Admission
 from admit.server.redact import redact_object
 
@@ -108,7 +108,7 @@ class DecisionLog:
                     parts.append(b"%s%d}" % (prefix, r.duration_ns // 1000))
             results = b",".join(parts)
             line = b"".join((orjson.dumps(head)[:-1], b',"results":[', results, b"]}\n"))
-        except HTTPError:  # the request's own fault, found reading it (a malformed oldObject)
+        except InvalidRequest:  # the request's own fault, found reading it (a malformed oldObject)
             raise
         except Exception:
             self.failed += 1

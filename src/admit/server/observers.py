@@ -2,7 +2,7 @@
 console's feed and the log of rule errors are observers, each called with the `Admission` just
 decided, after the answer is encoded. Each keeps its own memory bounded, and none can fail a
 request, except by naming a fault of the request itself that only it found (a deferred
-oldObject that is not JSON, read for the decision log: `HTTPError` 400).
+oldObject that is not JSON, read for the decision log: `InvalidRequest`, a 400).
 """
 
 from __future__ import annotations
