@@ -22,9 +22,8 @@ from admit.core.decision import Decision
 from admit.core.engine import PolicySet, evaluate
 from admit.core.errors import Problem
 from admit.core.exceptions import PolicyException
-from admit.core.manifest import admission_request
+from admit.core.offline import review_of
 from admit.core.outcome import Outcome, RuleResult
-from admit.core.review import Request
 from admit.loading.config import apply_config, normalise
 from admit.loading.loader import load_bundle
 from admit.loading.overrides import Overrides
@@ -191,18 +190,15 @@ def evaluate_case(policy_set: PolicySet, case: Case, obj: dict[str, Any]) -> Dec
     old = case.old_object
     if old is None and case.operation in ("UPDATE", "DELETE"):
         old = obj
-    raw = admission_request(
-        None if case.operation == "DELETE" else obj,
+    request = review_of(  # without labels in the case, a Namespace among the objects gives them
+        obj,
         kinds=policy_set.kinds,
         operation=case.operation,
         namespace=case.namespace,
         old_object=old,
         user={"username": case.user, "groups": [*case.groups, "system:authenticated"]},
-    )
-    request = Request(  # without labels in the case, a Namespace among the objects gives them
-        raw,
-        namespace_labels=case.namespace_labels,
         cluster=Cluster.of(objects),
+        namespace_labels=case.namespace_labels,
     )
     return evaluate(policy_set, request)
 

@@ -21,7 +21,7 @@ from admit.core.cluster import Cluster
 from admit.core.decision import Decision
 from admit.core.engine import PolicySet, evaluate
 from admit.core.kinds import Kinds
-from admit.core.manifest import admission_request
+from admit.core.offline import review_of
 from admit.core.review import Request
 from admit.core.rules import Rule, rules_of
 
@@ -68,19 +68,20 @@ def request(
     namespace_labels: Mapping[str, str] | None = None,
     cluster: Iterable[Mapping[str, Any]] = (),
 ) -> Request:
-    """The request kube-apiserver would send for `obj` (bundle data comes from the policy set
-    that evaluates it: `policy_set(..., data=...)`)."""
+    """The request kube-apiserver would send for `obj` (on DELETE, `obj` is what is deleted);
+    bundle data comes from the policy set that evaluates it: `policy_set(..., data=...)`."""
     from admit.loading.builtin_kinds import builtin_kinds
 
-    raw = admission_request(
+    return review_of(
         obj,
         kinds=builtin_kinds(),
         operation=operation,
         namespace=namespace,
         old_object=old_object,
         user=user,
+        cluster=Cluster.of(cluster),
+        namespace_labels=namespace_labels,
     )
-    return Request(raw, namespace_labels=namespace_labels, cluster=Cluster.of(cluster))
 
 
 def check(obj: Mapping[str, Any] | None, *functions: Callable[..., Any], **kwargs: Any) -> Decision:

@@ -177,7 +177,7 @@ def test_cluster_scoped_declared_kinds_get_no_namespace_offline(tmp_path):
     config = "kinds:\n  - {group: example.com, version: v1, kind: Tenant, plural: tenants, scope: Cluster}\n"
     loaded = load_bundle(write_bundle(tmp_path, {"r.py": rule_for("Tenant"), "admit.yaml": config}))
     tenant = {"apiVersion": "example.com/v1", "kind": "Tenant", "metadata": {"name": "t"}}
-    from admit.core.manifest import admission_request
+    from admit.core.offline import admission_request
 
     raw = admission_request(tenant, kinds=loaded.kinds)
     assert "namespace" not in raw

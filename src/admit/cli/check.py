@@ -26,9 +26,8 @@ from admit.cli.terminal import wants_color, width
 from admit.core.cluster import Cluster
 from admit.core.engine import PolicySet, evaluate
 from admit.core.errors import InputError
-from admit.core.manifest import admission_request
 from admit.core.match import OPERATIONS
-from admit.core.review import Request
+from admit.core.offline import review_of
 from admit.loading.loader import load_bundle
 from admit.loading.manifests import Manifest, Skipped, read_manifests
 from admit.loading.overrides import Overrides
@@ -52,16 +51,16 @@ def check_manifests(
     checked = []
     for m in manifests:
         deleting = operation == "DELETE"
-        raw = admission_request(
-            None if deleting else m.obj,
+        request = review_of(
+            m.obj,
             kinds=policy_set.kinds,
             operation=operation,
             namespace=namespace,
-            old_object=m.obj if operation in ("UPDATE", "DELETE") else None,
+            old_object=m.obj if operation == "UPDATE" else None,
             user=user,
+            cluster=cluster,
         )
-        ns = raw.get("namespace", "")
-        request = Request(raw, cluster=cluster)
+        ns = request.namespace
         decision = evaluate(policy_set, request, rule_patches=True)
         after = None
         if stored and decision.allowed and not deleting:

@@ -23,8 +23,8 @@ from admit.core.decision import Decision
 from admit.core.engine import PolicySet
 from admit.core.errors import InputError
 from admit.core.kinds import Kinds
-from admit.core.manifest import admission_request
 from admit.core.match import OPERATIONS
+from admit.core.offline import admission_request
 from admit.core.review import Request
 from admit.core.shape import InvalidRequest, request_problem
 from admit.loading.builtin_kinds import builtin_kinds

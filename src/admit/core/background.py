@@ -19,8 +19,8 @@ from admit.core.cluster import EMPTY_CLUSTER, Cluster
 from admit.core.decision import Decision
 from admit.core.engine import PolicySet, evaluate
 from admit.core.kinds import ApiResource
-from admit.core.manifest import admission_request
 from admit.core.match import ANY_RESOURCE
+from admit.core.offline import review_of
 from admit.core.review import Request
 from admit.core.rules import Rule
 from admit.core.workloads import POD_TEMPLATES
@@ -71,8 +71,8 @@ def background_request(
     namespace: str = "default",
 ) -> Request:
     """The request an existing object is judged as: a CREATE of it, asked by no one."""
-    raw = admission_request(obj, kinds=policy_set.kinds, namespace=namespace)
-    raw["userInfo"] = {}
+    request = review_of(obj, kinds=policy_set.kinds, namespace=namespace, cluster=cluster)
+    raw = dict(request.raw, userInfo={})
     raw["uid"] = str((obj.get("metadata") or {}).get("uid") or raw["uid"])
     return Request(raw, cluster=cluster)
 

@@ -1,5 +1,6 @@
-"""The AdmissionRequest kube-apiserver would send for a manifest, so `admit check` and
-`admit test` evaluate exactly what the webhook would."""
+"""The one offline review: the AdmissionRequest kube-apiserver would send for a manifest, and
+the `Request` the webhook would build of it, so `admit check`, `admit test`, `admit.testing`,
+`admit audit` and the console's playground evaluate exactly what the webhook would."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from admit.core.cluster import EMPTY_CLUSTER, Cluster
 from admit.core.kinds import Kinds
+from admit.core.review import Request
 
 DEFAULT_USER: Mapping[str, Any] = {"username": "admit-check", "groups": ["system:authenticated"]}
 
@@ -61,3 +64,28 @@ def admission_request(
     if ns:
         request["namespace"] = ns
     return request
+
+
+def review_of(
+    obj: Mapping[str, Any] | None,
+    *,
+    kinds: Kinds,
+    operation: str = "CREATE",
+    namespace: str = "default",
+    old_object: Mapping[str, Any] | None = None,
+    user: Mapping[str, Any] | None = None,
+    cluster: Cluster = EMPTY_CLUSTER,
+    namespace_labels: Mapping[str, str] | None = None,
+) -> Request:
+    """The `Request` for `obj` sent as `operation` (on DELETE, `obj` is what is deleted: the
+    old object), with the cluster its rules may read; `evaluate` it with a policy set."""
+    deleting = operation == "DELETE"
+    raw = admission_request(
+        None if deleting else obj,
+        kinds=kinds,
+        operation=operation,
+        namespace=namespace,
+        old_object=(old_object or obj) if deleting else old_object,
+        user=user,
+    )
+    return Request(raw, cluster=cluster, namespace_labels=namespace_labels)
