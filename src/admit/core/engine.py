@@ -30,7 +30,6 @@ from admit.core.workloads import POD_TEMPLATES, TEMPLATE_PREFIX, template_of
 
 Phase = Literal["all", "mutate", "validate"]
 _CACHE_LIMIT = 4096
-_new_result = tuple.__new__
 NAMESPACES = KindPattern("", "v1", "Namespace", resources=frozenset({("", "namespaces")}))
 # What a rule may raise without taking its server down: a rule calling sys.exit() has failed.
 RULE_FAILURES = (Exception, RuleTimeout, SystemExit, KeyboardInterrupt)
@@ -290,9 +289,8 @@ def _validate(binding: Binding, request: Request) -> RuleResult | None:
     except RULE_FAILURES as exc:
         return _error(rule, exc, perf_counter_ns() - start)
     elapsed = perf_counter_ns() - start
-    if not violations:  # tuple.__new__: a NamedTuple's own __new__ costs ~1 µs per rule
-        return _new_result(
-            RuleResult,
+    if not violations:  # `_make` (positional): the keyword `__new__` costs ~1 µs a rule more
+        return RuleResult._make(
             (
                 rule.policy,
                 rule.name,
