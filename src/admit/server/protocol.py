@@ -56,6 +56,34 @@ def _nothing() -> None:
     return None
 
 
+class _OneWrite:
+    """A request's view of its connection that sends a response's head with its body: uvicorn
+    writes them apart, which over TLS is two records and two system calls. Everything else
+    passes through (a `100 Continue` is written at once)."""
+
+    __slots__ = ("_head", "_transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._head = b""
+
+    def write(self, data: bytes) -> None:
+        if not self._head and data[:9] == b"HTTP/1.1 " and data[9:12] != b"100":
+            self._head = data  # the head: held for the body, which uvicorn writes next
+            return
+        head, self._head = self._head, b""
+        self._transport.write(head + data if head else data)
+
+    def close(self) -> None:
+        if self._head:
+            self._transport.write(self._head)
+            self._head = b""
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
 class RequestDeadlineProtocol(HttpToolsProtocol):
     timeout: float = 10.0
     # Set by the connection's gate (connections.py): `active` is called at each request's first
@@ -80,8 +108,10 @@ class RequestDeadlineProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
         cycle: Any = self.cycle
-        if self.draining and cycle is not None:
-            cycle.keep_alive = False  # the answer says `Connection: close`, then it closes
+        if cycle is not None:
+            cycle.transport = _OneWrite(self.transport)
+            if self.draining:
+                cycle.keep_alive = False  # the answer says `Connection: close`, then it closes
 
     def shutdown(self) -> None:
         """The worker drains (uvicorn calls this on SIGTERM, after it stopped accepting). A
