@@ -22,6 +22,7 @@ worker accepts from it (see `worker.listening_socket` for why not SO_REUSEPORT).
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import select
@@ -291,6 +292,10 @@ class Supervisor:
             signal.signal(signal.SIGINT, self._stop)
             signal.signal(signal.SIGCHLD, lambda signum, frame: None)
             signal.set_wakeup_fd(woken)  # a child that ends wakes the loop at once
+            # What is imported and built so far lives as long as the server, in every process
+            # forked from here: out of the collector's reach, its pages stay shared.
+            gc.collect()
+            gc.freeze()
             for slot in range(self.config.workers):
                 self._start("worker", slot)
             self._start("source")
