@@ -13,6 +13,7 @@ from admit.core.review import Request
 from admit.server.decision_log import DecisionLog
 from admit.server.feed import MAX_TEXT, MAX_VIOLATIONS, FeedPublisher, decode, encode, record
 from admit.server.metrics import MAX_SERIES, OVERFLOW, Metrics
+from admit.server.observers import Admission
 from tests.helpers import SEED
 
 REVIEW = json.loads((SEED / "reviews" / "pod-ok.json").read_text())
@@ -23,11 +24,15 @@ def request_of_kind(kind: str) -> Request:
     return Request(raw)
 
 
+def seen(request: Request, decision) -> Admission:
+    """The admission as the observers see it (the body, answer and set do not matter here)."""
+    return Admission(request, decision, b"{}", "/validate", 0.0, "b", answer=b"{}")
+
+
 def test_the_decision_log_caches_a_bounded_number_of_kind_names(tmp_path):
     log = DecisionLog(str(tmp_path / "decisions.jsonl"))
     for i in range(3000):
-        log.record(request_of_kind(f"Kind{i}"), decide([]), endpoint="/validate", seconds=0,
-                   bundle="b")  # fmt: skip
+        log.record(seen(request_of_kind(f"Kind{i}"), decide([])))
     log.close()
     assert len(log._kinds) <= 1024
     lines = (tmp_path / "decisions.jsonl").read_text().splitlines()
@@ -39,13 +44,12 @@ def test_a_line_the_log_cannot_build_is_counted_never_raised(tmp_path, caplog):
     log = DecisionLog(str(tmp_path / "decisions.jsonl"))
     unencodable = RuleResult("p", "r", "fail", "enforce", (Violation("\ud800 lone surrogate"),))
     for _ in range(2):
-        log.record(request_of_kind("Pod"), decide([unencodable]), endpoint="/validate",
-                   seconds=0, bundle="b")  # fmt: skip
-    log.record(request_of_kind("Pod"), decide([]), endpoint="/validate", seconds=0, bundle="b")
+        log.record(seen(request_of_kind("Pod"), decide([unencodable])))
+    log.record(seen(request_of_kind("Pod"), decide([])))
     log.close()
     assert log.failed == 2
     assert len((tmp_path / "decisions.jsonl").read_text().splitlines()) == 1
-    assert caplog.text.count("decision log: no line for request") == 1  # the first one only
+    assert caplog.text.count("decision log: no line for") == 1  # the first one only
 
 
 def test_metric_label_sets_are_bounded_and_nothing_is_lost(tmp_path):

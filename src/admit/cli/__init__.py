@@ -12,6 +12,7 @@ import sys
 import click
 
 from admit import __version__
+from admit.cli.build import build
 from admit.cli.capture import capture_command
 from admit.cli.check import check
 from admit.cli.completion import completion
@@ -49,6 +50,7 @@ def cli() -> None:
 cli.add_command(check)
 cli.add_command(serve)
 cli.add_command(eval_command)
+cli.add_command(build)
 cli.add_command(certs)
 cli.add_command(manifests)
 cli.add_command(uninstall)

@@ -24,12 +24,15 @@ from typing import Any
 import uvicorn
 import uvloop
 
+from admit import __version__
 from admit.core.engine import PolicySet
 from admit.server import observers as observers_of
 from admit.server.app import AdmitApp
 from admit.server.config import ServerConfig
 from admit.server.connections import tls_http
-from admit.server.decision_log import DecisionLog
+from admit.server.data_api import DataAPI
+from admit.server.decision_log import DecisionLog, new_decision_id
+from admit.server.decision_upload import DecisionUploader
 from admit.server.feed import FLUSH_EVERY, FeedPublisher
 from admit.server.metrics import Metrics
 from admit.server.policies import ClusterSource, PolicySource
@@ -73,6 +76,7 @@ async def _every(seconds: float, chore: Callable[[], object]) -> None:
 
 
 DRAIN_GRACE = 2.0  # seconds an idle kept-alive connection may still bring a request on SIGTERM
+UPLOAD_GRACE = 5.0  # seconds the decision-log uploader may take to ship its last events
 
 
 class DrainingServer(uvicorn.Server):
@@ -129,7 +133,11 @@ def run_worker(
     policies.subscribe(slot.serves)
     policies.refresh()  # the published version, loaded before the first request is accepted
     tls = ReloadingContext(config.tls_cert, config.tls_key, config.ssl_context)
-    decision_log = DecisionLog(config.decision_log)
+    uploader = None
+    if config.decision_upload is not None:
+        uploader = DecisionUploader(config.decision_upload, user_agent=f"admit/{__version__}")
+    ship = uploader.add if uploader is not None else None
+    decision_log = DecisionLog(config.decision_log, config.decision_logs, ship=ship)
     metrics = Metrics(config.metrics_dir)
     cluster = cluster_factory() if cluster_factory is not None else None
     feed = FeedPublisher(config.feed_socket) if config.feed_socket is not None else None
@@ -140,6 +148,13 @@ def run_worker(
     ]
     if feed is not None:
         observers.append(observers_of.feed(feed))
+    data_api = DataAPI(
+        default_decision=config.default_decision,
+        decision_ids=new_decision_id if decision_log.enabled else None,
+        observers=[observers_of.data_decision_log(decision_log), observers_of.data_errors],
+        version=__version__,
+        max_body=config.max_body,
+    )
     app = AdmitApp(
         policies,
         max_body=config.max_body,
@@ -150,6 +165,8 @@ def run_worker(
         slots=slots,
         running=slot,
         run_dir=config.run_dir,
+        data_api=data_api,
+        plugins=uploader,
     )
     app.install_deadline()
     http = with_request_timeout(config.client_timeout)
@@ -179,6 +196,9 @@ def run_worker(
     def publish_metrics() -> None:
         current = policies.current()
         metrics.bundle = current.digest if current is not None else ""
+        metrics.decision_log = decision_log.counts()
+        if uploader is not None:
+            metrics.decision_log.update(uploader.counts())
         metrics.flush()
 
     def beat() -> None:
@@ -195,6 +215,8 @@ def run_worker(
         ]
         if feed is not None:
             chores.append(asyncio.ensure_future(_every(FLUSH_EVERY, feed.flush)))
+        if uploader is not None:
+            chores.append(asyncio.ensure_future(uploader.run()))
         if cluster is not None:
 
             def reads() -> tuple[Any, ...]:
@@ -216,6 +238,8 @@ def run_worker(
             for chore in chores:
                 chore.cancel()
             decision_log.close()
+            if uploader is not None:  # the last events get one more try, within the drain
+                await uploader.drain(min(UPLOAD_GRACE, config.drain_timeout))
             publish_metrics()
 
     # uvicorn takes SIGTERM and SIGINT while it serves, then raises them again once it has
