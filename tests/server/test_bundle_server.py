@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from admit.loading.signing import sign
 from admit.loading.tarball import MANIFEST, SIGNATURES, pack
+from tests.console.test_console_server import console_get
 from tests.helpers import SEED, recorded_review, wire_bytes
 from tests.server.harness import free_port, start_server
 from tests.server.local_http import BundleHost
@@ -44,6 +45,15 @@ def served_revision(server):
     return answer.json()["bundle"]["revision"] if answer.status == 200 else None
 
 
+def rollout(port):
+    """What the console shows of the rollout (its header names the served revision)."""
+    try:
+        status, body = console_get(port, "/api/rollout")
+    except OSError:  # the console process is still starting
+        return {"revision": {}}
+    return json.loads(body) if status == 200 else {"revision": {}}
+
+
 def allowed(server, name=BAD_TAG):
     return server.client().request("POST", "/validate", wire_bytes(recorded_review(name))).json()["response"]["allowed"]
 
@@ -59,7 +69,9 @@ def test_a_new_revision_is_served_within_the_poll_interval_and_a_bad_one_keeps_t
     host.publish(pack(bundle("v1")))
     token = tmp_path / "token"
     token.write_text("s3cret-token\n")
-    server = start_server(None, tmp_path, "--bundle-url", host.url, *DELAY, "--bundle-token-file", str(token), workers=2, tls=tls)
+    console = free_port()
+    server = start_server(None, tmp_path, "--bundle-url", host.url, *DELAY, "--bundle-token-file", str(token),
+                          "--console-port", str(console), workers=2, tls=tls)  # fmt: skip
     try:
         assert until(lambda: served_revision(server) == "v1")
         assert allowed(server) is False  # the seed's rules deny :latest
@@ -76,6 +88,7 @@ def test_a_new_revision_is_served_within_the_poll_interval_and_a_bad_one_keeps_t
         assert until(lambda: served_revision(server) == "v2")
         assert time.monotonic() - changed < 5  # polls every 0.2-0.4 s; the load takes the rest
         assert allowed(server) is True
+        assert until(lambda: (rollout(console)["revision"] or {}).get("revision") == "v2")
 
         host.publish(b"\x1f\x8b this is no tarball")
         error = until(lambda: readyz(server).json()["reload"]["last_error"])

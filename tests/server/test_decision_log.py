@@ -11,6 +11,7 @@ import jsonschema
 import pytest
 
 from admit.server.masking import apply_masks
+from tests.console.test_secrets import ENCODED, PASSWORD, secret_review
 from tests.helpers import ROOT, SEED, recorded_review, wire_bytes, write_bundle
 from tests.server.harness import free_port, start_server
 from tests.server.local_http import LogReceiver
@@ -57,20 +58,6 @@ def line_where(server, key, value, timeout=10.0):
         time.sleep(0.1)
     [line] = found
     return line
-
-
-def secret_review():
-    """The recorded CREATE of a ConfigMap, as the same call for a Secret would be."""
-    body = recorded_review("01-namespace-create-team-a--04-validate-CREATE-configmap")["body"]
-    request = body["request"]
-    for field in ("kind", "requestKind"):
-        request[field]["kind"] = "Secret"
-    for field in ("resource", "requestResource"):
-        request[field]["resource"] = "secrets"
-    request["object"]["kind"] = "Secret"
-    request["object"]["data"] = {"password": "aHVudGVyMg=="}
-    request["object"]["metadata"]["annotations"][LAST_APPLIED] = '{"data":{"password":"x"}}'
-    return body
 
 
 @pytest.fixture(scope="module")
@@ -122,19 +109,21 @@ def test_one_line_per_admission_and_data_decision_each_valid_against_the_schema(
 
 
 def test_an_admission_line_holds_the_review_and_the_answer_with_secrets_redacted(logged):
-    body = secret_review()
+    body = secret_review()  # the recorded ConfigMap UPDATE as a Secret's
     body["request"]["uid"] = "secret-uid"
     answer = logged.client().post("/mutate", body).json()
     patch = json.loads(base64.b64decode(answer["response"]["patch"]))
     assert {"op": "add", "path": "/data/added", "value": "c2VjcmV0"} in patch  # to kube-apiserver
     line = line_where(logged, "uid", "secret-uid")
-    logged_object = line["input"]["request"]["object"]
-    assert logged_object["data"] == {"password": "<redacted>"}
-    assert logged_object["metadata"]["annotations"][LAST_APPLIED] == "<redacted>"
+    for side in ("object", "oldObject"):
+        logged_object = line["input"]["request"][side]
+        assert logged_object["data"] == {"password": "<redacted>"}
+        assert logged_object["stringData"] == {"password": "<redacted>"}
+        assert logged_object["metadata"]["annotations"][LAST_APPLIED] == "<redacted>"
     logged_patch = json.loads(base64.b64decode(line["result"]["response"]["patch"]))
     assert {"op": "add", "path": "/data/added", "value": "<redacted>"} in logged_patch
-    assert "c2VjcmV0" not in json.dumps(line)
-    assert "aHVudGVyMg==" not in json.dumps(line)
+    for secret in ("c2VjcmV0", PASSWORD, ENCODED):
+        assert secret not in json.dumps(line)
     assert line["path"] == "admission/mutate"
     assert line["result"]["response"]["uid"] == "secret-uid"
 
