@@ -23,10 +23,12 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from json.decoder import scanstring  # type: ignore[attr-defined]
 from typing import Any
 
 import orjson
@@ -37,13 +39,19 @@ from admit.core.outcome import RuleResult
 from admit.server.errors import HTTPError
 from admit.server.masking import apply_masks, valid_pointer
 from admit.server.observers import Admission, DataDecision
-from admit.server.redact import LAST_APPLIED, is_secret, redact_object, redact_patch
+from admit.server.redact import LAST_APPLIED, REDACTED, is_secret, redact_object, redact_patch
 
 log = logging.getLogger("admit.server")
 _BATCH = 64 * 1024
 _PREFIX_LIMIT = 4096  # cached entry prefixes (rules x outcomes); past it entries are built anew
 _KIND_LIMIT = 1024  # cached kind names; past it (random kinds sent to the port) built anew
 _LAST_APPLIED = LAST_APPLIED.encode()
+# The annotation as a key of a JSON object (quoted: inside a string, a quote is escaped, so text
+# that merely mentions it never matches), and the string value that follows it.
+_LAST_APPLIED_KEY = b'"' + _LAST_APPLIED + b'"'
+_VALUE_START = re.compile(rb'\s*:\s*"')
+_REDACTED_VALUE = b':"' + REDACTED.encode() + b'"'
+_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 _PATHS = {"/validate": "admission/validate", "/mutate": "admission/mutate"}
 MASK_DECISION = "system/log/mask"
 DROP_DECISION = "system/log/drop"
@@ -75,11 +83,30 @@ class DecisionLogSettings:
 
 
 def new_decision_id() -> str:
-    """A random (version 4) UUID, as OPA's decision ids; a third of `str(uuid.uuid4())`."""
-    value = int.from_bytes(os.urandom(16), "big")
-    value = (value & ~(0xF000 << 64) | (0x4000 << 64)) & ~(0xC000 << 48) | (0x8000 << 48)
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    """A random (version 4) UUID, as OPA's decision ids: 1 µs, where `str(uuid.uuid4())` took
+    2.5."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+def _cut_last_applied(body: bytes) -> bytes:
+    """`body` (ASCII JSON) with the value of every last-applied annotation redacted: the key
+    found by a byte search, the end of its string value by the json module's C scanner. Costs
+    ~1 µs where decoding and encoding the review cost ~20."""
+    parts: list[bytes] = []
+    start, text = 0, ""
+    while (at := body.find(_LAST_APPLIED_KEY, start)) >= 0:
+        end = at + len(_LAST_APPLIED_KEY)
+        value = _VALUE_START.match(body, end)
+        if value is not None:
+            text = text or body.decode("ascii")  # ASCII: offsets in text are offsets in body
+            parts += (body[start:end], _REDACTED_VALUE)
+            end = scanstring(text, value.end())[1]
+        else:
+            parts.append(body[start:end])
+        start = end
+    parts.append(body[start:])
+    return b"".join(parts)
 
 
 class DecisionLog:
@@ -163,16 +190,16 @@ class DecisionLog:
             policy_set = seen.policy_set
             body = seen.body.rstrip()  # kube-apiserver ends its body with a newline
             secret = request.kind[2] == "Secret" and not request.kind[0]
-            clean = not secret and _LAST_APPLIED not in body
+            applied = _LAST_APPLIED in body  # (its patch is redacted even with no input)
             if not self.settings.include_input:
                 review = b""
-            elif clean and body.isascii() and b"\n" not in body and b"\r" not in body:
-                review = body  # one line of valid JSON (ASCII: a deferred oldObject's UTF-8
-                # needs no check), with nothing to redact
-            else:
-                review = self._review(seen, secret)
+            elif secret or not body.isascii() or b"\n" in body or b"\r" in body:
+                review = self._review(seen, secret)  # decoded, redacted, encoded on one line
+            else:  # one line of valid JSON (ASCII: a deferred oldObject's UTF-8 needs no check)
+                # whose only secret is the last-applied annotation, cut out where it stands
+                review = _cut_last_applied(body) if applied else body
             answer = seen.answer or b"null"
-            if not clean and b'"patch"' in answer:
+            if (secret or applied) and b'"patch"' in answer:
                 answer = _redacted_answer(answer, secret)
             bundles = self._bundles_of(policy_set.bundles if policy_set is not None else _NONE)
             line = b"".join((
