@@ -28,6 +28,10 @@ def allow_request(input):
 def explode(input):
     raise ValueError("no")
 
+@admit.decision("httpapi/authz/opaque")
+def opaque(input):
+    return object()
+
 @admit.decision("httpapi/authz/hangs")
 def hangs(input):
     while True:
@@ -210,6 +214,9 @@ def test_errors_have_opa_codes_and_shapes(opa):
     [cancelled] = hang.json()["errors"]
     assert cancelled["code"] == "eval_cancel_error"
     assert "exceeded the 0.3s rule timeout" in cancelled["message"]
+    opaque = post(opa, "/v1/data/httpapi/authz/opaque", {"input": {}})
+    assert opaque.status == 500
+    assert "returned a value that is not JSON" in opaque.json()["errors"][0]["message"]
     assert post(opa, "/v1/data/httpapi/authz/allow", {"input": {"method": "GET"}}).status == 200
 
 

@@ -38,7 +38,12 @@ def segments_of(raw_path: bytes, prefix: str) -> tuple[str, ...]:
     """The document path after `prefix`, each segment percent-decoded on its own (OPA: an
     escaped `a%2Fb` is one key, `a/b`)."""
     rest = raw_path[len(prefix) :].decode("latin-1").strip("/")
-    return tuple(unquote(part, errors="strict") for part in rest.split("/")) if rest else ()
+    try:
+        return tuple(unquote(part, errors="strict") for part in rest.split("/")) if rest else ()
+    except UnicodeDecodeError:
+        raise HTTPError(
+            f"the path {rest!r} is not percent-encoded UTF-8", code="invalid_parameter"
+        ) from None
 
 
 def _flag(params: dict[str, list[str]], name: str) -> bool:
@@ -107,18 +112,20 @@ class DataAPI:
             if _flag(params, "provenance"):
                 document["provenance"] = self.provenance(policy_set)
         metrics["timer_server_handler_ns"] = perf_counter_ns() - started
-        if _flag(params, "metrics") and style == "v1" and isinstance(document, dict):
+        if _flag(params, "metrics") and style == "v1":
             document["metrics"] = metrics
-        decision.metrics = metrics
-        notify_data(self.observers, decision)
         options = orjson.OPT_INDENT_2 if _flag(params, "pretty") else 0
         value = document.get("result") if style != "v1" and status == 200 else document
         try:
             payload = orjson.dumps(value, option=options)
         except TypeError as exc:
             message = f"decision {decision.path} returned a value that is not JSON: {exc}"
-            payload = orjson.dumps({"code": "internal_error", "message": message})
-            return 500, payload, "error"
+            error = {"code": "evaluation_error", "message": message}
+            status, document = self._failed(decision, error)
+            decision.defined, decision.result = False, None
+            payload = orjson.dumps(document)
+        decision.metrics = metrics
+        notify_data(self.observers, decision)
         label = "defined" if decision.defined else "undefined" if status < 500 else "error"
         return status, payload, label
 
