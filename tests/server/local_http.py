@@ -70,8 +70,9 @@ class BundleHost:
     """Serves one bundle tarball at /bundles/<name>.tar.gz with a content ETag, answering 304
     to a matching If-None-Match; counts requests and remembers their headers."""
 
-    def __init__(self, port: int, name: str = "authz") -> None:
+    def __init__(self, port: int, name: str = "authz", *, etags: bool = True) -> None:
         self.port = port
+        self.etags = etags  # some servers send none: every poll then downloads the tarball
         self.url = f"http://127.0.0.1:{port}/bundles/{name}.tar.gz"
         self.path = f"/bundles/{name}.tar.gz"
         self.tarball = b""
@@ -100,7 +101,8 @@ class BundleHost:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/gzip")
                 self.send_header("Content-Length", str(len(host.tarball)))
-                self.send_header("ETag", etag)
+                if host.etags:
+                    self.send_header("ETag", etag)
                 self.end_headers()
                 self.wfile.write(host.tarball)
 

@@ -79,6 +79,8 @@ class BundleServerSource:
         self.settings = settings
         self.publisher = publisher
         self.etag = ""
+        self._seen = ""  # the digest of the last tarball handled
+        self._verdict: str | None = None  # why it could not be used (None: it could)
         self.status: dict[str, Any] = {"url": settings.url, "name": settings.bundle_name}
         self._context = _context(settings.ca_file) if settings.url.startswith("https") else None
 
@@ -95,17 +97,21 @@ class BundleServerSource:
             return None
         self.status["last_download"] = time.time()
         self.status["etag"] = etag
+        self.etag = etag
         digest = hashlib.sha256(body).hexdigest()
+        if digest == self._seen:  # the same bytes again (a server that sends no ETag)
+            self._note(error=self._verdict)
+            return None
+        self._seen, self._verdict = digest, None
         try:
             files = unpack(body, self.settings.limits)
             if self.settings.verifier is not None:
                 self.settings.verifier.verify(files)
             manifest = read_manifest(files)
-        except BundleArchiveError as exc:
-            self.etag = etag  # the same bytes will not do better; wait for a change
-            self._note(error=f"the bundle downloaded from {self.settings.url}: {exc}")
+        except BundleArchiveError as exc:  # the same bytes will not do better: wait for a change
+            self._verdict = f"the bundle downloaded from {self.settings.url}: {exc}"
+            self._note(error=self._verdict)
             return self.publisher.reject(digest, [f"{self.settings.url}: {exc}"])
-        self.etag = etag
         self.status["revision"] = manifest.get("revision", "")
         offered = [(name, data) for name, data in files if name != SIGNATURES]
         event = self.publisher.offer([(Part(), offered)])
