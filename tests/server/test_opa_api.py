@@ -165,13 +165,15 @@ def test_post_root_answers_the_default_decision(opa, tmp_path, tls):
     answer = post(opa, "/", {"user": "alice"})
     assert (answer.status, answer.json()) == (200, "hello, alice")
     bundle = write_bundle(tmp_path / "b", {"authz.py": AUTHZ})
-    with start_server(bundle, tmp_path, tls=tls) as plain:
+    with start_server(bundle, tmp_path, "--decision-log", "off", tls=tls) as plain:
         missing = post(plain, "/", {})
         assert missing.status == 404
         assert missing.json() == {
             "code": "undefined_document",
             "message": "document missing: data.system.main",
         }
+        unlogged = post(plain, "/v1/data/httpapi/authz/allow", {"input": {"method": "GET"}})
+        assert unlogged.json() == {"result": True}  # no decision log, no decision_id
     with start_server(bundle, tmp_path, "--default-decision", "/httpapi/authz/allow",
                       tls=tls) as moved:  # fmt: skip
         assert post(moved, "/", {"method": "GET"}).json() is True

@@ -209,7 +209,8 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     show_default=True,
     envvar="ADMIT_DECISION_LOG",
     show_envvar=True,
-    help="File for JSON-lines decisions; - for stdout, off for none.",
+    help="File for the decision log: one JSON line per decision, admission and data API, "
+    "as OPA's decision-log events; - for stdout, off for none.",
 )
 @click.option(
     "--metrics-dir",
