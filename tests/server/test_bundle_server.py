@@ -41,8 +41,13 @@ def until(predicate, timeout=15.0):
 
 
 def served_revision(server):
+    """The revision every worker serves (None while they switch, or serve none)."""
     answer = readyz(server)
-    return answer.json()["bundle"]["revision"] if answer.status == 200 else None
+    if answer.status != 200:
+        return None
+    body = answer.json()
+    serving = {w["digest"] for w in body["workers"] if w["state"] == "serving"}
+    return body["bundle"]["revision"] if serving == {body["bundle"]["digest"]} else None
 
 
 def rollout(port):
