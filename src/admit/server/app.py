@@ -227,15 +227,19 @@ class AdmitApp:
                 self.running.done()
 
     def guard(self, work: Callable[[], T]) -> T:
-        """`work()` within the rule timeout (`RuleTimeout` when it ran out)."""
+        """`work()` (decisions) within the rule timeout (`RuleTimeout` when it ran out)."""
         deadline = self.deadline
-        if deadline is None:
-            return work()
         try:
+            if deadline is None:
+                return work()
             return deadline.run(work)
         except RuleTimeout:
+            assert deadline is not None
             message = f"the decision exceeded the {deadline.seconds:g}s rule timeout"
             raise RuleTimeout(message) from None
+        finally:
+            if self.running is not None:  # no rule runs now: a later death is not its fault
+                self.running.done()
 
     def readiness(self) -> tuple[int, bytes, str]:
         """Ready when a good policy version is served by every worker and the cluster cache is

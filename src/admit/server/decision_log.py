@@ -1,6 +1,7 @@
 """The decision log: one JSON object per decision, admission and data API alike, in OPA's
-decision-log event format (docs/decision-logs.md lists every field), to stdout or a file and,
-with an uploader, to an HTTP service as OPA's decision log plugin sends them.
+decision-log event format (docs/opa.md lists every field, docs/decision-log.schema.json is
+their schema), to stdout or a file and, with an uploader (`decision_upload`), to an HTTP
+service as OPA's decision log plugin sends them.
 
 An event holds OPA's fields (`decision_id`, `path`, `input`, `result`, `timestamp` in RFC 3339
 with nanoseconds, `requested_by`, `labels`, `bundles`, `metrics`, `erased`, `masked`) and
@@ -13,9 +14,9 @@ one; an event past `max_event_bytes` loses its input, then its result, then is d
 
 Built for speed: an admission line is joined from bytes already at hand (the body, the
 encoded answer, cached label and bundle parts, each passing rule's cached entry) unless it
-needs redacting or masking. Lines are written in whole-line batches (each batch one `write`)
-at most every `interval` seconds or every 64 KiB. It never fails the request it records: a line
-it cannot build is counted and the first one logged.
+needs redacting or masking (figures in bench/README.md). Lines are written in whole-line
+batches (each batch one `write`) when the worker flushes (every 0.2 s) or every 64 KiB. It never
+fails the request it records: a line it cannot build is counted and the first one logged.
 """
 
 from __future__ import annotations
