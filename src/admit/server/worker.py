@@ -128,6 +128,12 @@ def run_worker(
     """Serve until SIGTERM (graceful: in-flight requests complete) or SIGINT."""
     protect_std_streams()
     os.register_at_fork(after_in_child=_never_serve)
+    # From now on SIGTERM and SIGINT stop the worker by returning, never by the default action:
+    # one that comes while it starts (before uvicorn takes them) is noted and acted on by the
+    # heartbeat; uvicorn raises them again once it has stopped, and then they only get noted.
+    stop_asked: list[int] = []
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda signum, frame: stop_asked.append(signum))
     slot.beat()
     policies = store(slot.marked)
     policies.subscribe(slot.serves)
@@ -204,6 +210,8 @@ def run_worker(
     def beat() -> None:
         slot.beat()
         _reap_forked()
+        if stop_asked and server.started:  # asked to stop while starting
+            server.should_exit = True
 
     async def main() -> None:
         chores = [
@@ -242,11 +250,6 @@ def run_worker(
                 await uploader.drain(min(UPLOAD_GRACE, config.drain_timeout))
             publish_metrics()
 
-    # uvicorn takes SIGTERM and SIGINT while it serves, then raises them again once it has
-    # stopped: with the default action, that ended the process before the decision log's last
-    # lines were written. Once uvicorn has stopped, this worker ends by returning.
-    for stop in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop, lambda signum, frame: None)
     beat()
     # Everything loaded so far (modules, the bundle) lives as long as the worker: keep it out of
     # the garbage collector's scans, which otherwise dominate the per-request cost.
