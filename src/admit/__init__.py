@@ -14,7 +14,8 @@ command line live in modules imported on demand.
 
 from admit.core.cluster import Cluster
 from admit.core.decision import Decision
-from admit.core.engine import EvaluationError, PolicySet, evaluate, query
+from admit.core.document import query
+from admit.core.engine import EvaluationError, PolicySet, evaluate
 from admit.core.errors import AdmitError, BundleError, DefinitionError, InputError, Problem
 from admit.core.match import LabelSelector, Match
 from admit.core.outcome import RuleResult, Violation, warn

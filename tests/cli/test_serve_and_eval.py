@@ -119,6 +119,32 @@ def test_eval_of_an_undefined_path_prints_an_empty_object(capsys, tmp_path):
     assert (code, json.loads(out)) == (0, {})
 
 
+@pytest.mark.parametrize("path", ["data.httpapi.authz.allow", "httpapi/authz/allow", "/httpapi/authz/allow"])
+def test_eval_takes_the_path_forms_opa_users_write(capsys, tmp_path, path):
+    """`opa eval data.httpapi.authz.allow`: the issue's dotted path answered {} before."""
+    bundle = write_bundle(tmp_path / "b", {"authz.py": AUTHZ})
+    (tmp_path / "in.json").write_text('{"method": "GET"}')
+    code, out, _ = run(capsys, "eval", bundle, path, "-i", tmp_path / "in.json")
+    assert (code, json.loads(out)) == (0, {"result": True})
+
+
+def test_eval_without_input_judges_undefined_input(capsys, tmp_path):
+    """Without --input, `input` is undefined as in OPA: the rule reads it as missing (it failed
+    with 'NoneType' object is not subscriptable before)."""
+    bundle = write_bundle(tmp_path / "b", {"authz.py": AUTHZ, "data.json": '{"roles": ["reader"]}'})
+    code, out, _ = run(capsys, "eval", bundle, "data.httpapi.authz.allow")
+    assert (code, json.loads(out)) == (0, {"result": False})
+    code, out, _ = run(capsys, "eval", bundle, "data")
+    assert (code, json.loads(out)) == (0, {"result": {"roles": ["reader"], "httpapi": {"authz": {"allow": False}}}})
+
+
+def test_eval_of_a_path_with_an_empty_segment_is_a_usage_error(capsys, tmp_path):
+    bundle = write_bundle(tmp_path / "b", {"authz.py": AUTHZ})
+    code, _, err = run(capsys, "eval", bundle, "data.httpapi..allow")
+    assert code == 2
+    assert "has an empty segment" in err
+
+
 def test_eval_errors_exit_1_with_the_reason(capsys, tmp_path):
     bundle = write_bundle(tmp_path / "b", {"authz.py": AUTHZ})
     (tmp_path / "in.json").write_text("{}")

@@ -111,3 +111,30 @@ def test_secret_values_redacted_by_the_console_are_said_and_not_expected_in_a_pa
     assert "patch:" not in text
     with pytest.raises(CaptureError):
         capture([{**decision, "request": {"object": None, "oldObject": None}}])
+
+
+def test_admit_capture_replays_a_decision_log_line_from_its_input(capsys, tmp_path, seed_copy):
+    """A decision-log line holds the AdmissionReview in `input` (OPA's event format): capture
+    finds it by its decision_id and needs no --resource."""
+    from admit.core.review import Request
+    from admit.server.admission import answer, decode_review
+    from admit.server.decision_log import DecisionLog, DecisionLogSettings
+    from admit.server.observers import Admission
+    from tests.helpers import recorded_review, wire_bytes
+
+    body = wire_bytes(recorded_review("02-pod-create-web-server-nginx-1.21.1--02-validate-CREATE"))
+    policy_set = load_bundle(SEED)
+    api_version, raw = decode_review(body)
+    request = Request(raw)
+    decision = evaluate(policy_set, request)
+    log = DecisionLog(str(tmp_path / "decisions.jsonl"), DecisionLogSettings(include_input=True))
+    encoded = answer(api_version, request.uid, decision, mutating=False)
+    log.record(Admission(request, decision, body, "/validate", 0.001, policy_set.digest,
+                         answer=encoded, policy_set=policy_set))  # fmt: skip
+    log.close()
+    line = json.loads((tmp_path / "decisions.jsonl").read_text())
+    code, out, _ = run(capsys, line["decision_id"], "--log", tmp_path / "decisions.jsonl")
+    assert code == 0
+    assert f"# Captured from decision {request.uid}" in out
+    (seed_copy / "captured_test.yaml").write_text(out)
+    assert [r.outcome for r in run_bundle(seed_copy).results] == ["passed"]

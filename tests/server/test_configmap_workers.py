@@ -181,6 +181,8 @@ def test_with_a_state_dir_a_broken_start_serves_the_last_good_version(tmp_path, 
                 "source": f"configmaps {SELECTOR} in default",
                 "rules": 1,
                 "restored": True,
+                "revision": "",
+                "bundles": {"default/policy-base": {"revision": ""}},
             }
             answer = once(server.port, server.tls, "POST", "/validate", REVIEW).json()
             assert answer["response"]["status"]["message"] == (

@@ -142,7 +142,7 @@ def test_a_rule_that_closes_stdout_cannot_send_the_log_to_a_client(misbehaving):
         for raw in listeners:
             raw.close()
     lines = misbehaving.log.read_bytes()[log_size:].splitlines()
-    logged = [json.loads(line) for line in lines if line.startswith(b'{"time"')]
+    logged = [json.loads(line) for line in lines if line.startswith(b'{"decision_id"')]
     assert {"after-0", "after-19"} <= {entry["name"] for entry in logged}
 
 

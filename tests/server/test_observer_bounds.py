@@ -19,19 +19,20 @@ from tests.helpers import SEED
 REVIEW = json.loads((SEED / "reviews" / "pod-ok.json").read_text())
 
 
-def seen(request: Request, decision, endpoint: str = "/validate") -> Admission:
-    return Admission(request, decision, b"{}", endpoint, 0.0, "b")
-
-
 def request_of_kind(kind: str) -> Request:
     raw = dict(REVIEW["request"], kind={"group": "example.com", "version": "v1", "kind": kind})
     return Request(raw)
 
 
+def seen(request: Request, decision, endpoint: str = "/validate") -> Admission:
+    """The admission as the observers see it (the body, answer and set do not matter here)."""
+    return Admission(request, decision, b"{}", endpoint, 0.0, "b", answer=b"{}")
+
+
 def test_the_decision_log_caches_a_bounded_number_of_kind_names(tmp_path):
     log = DecisionLog(str(tmp_path / "decisions.jsonl"))
     for i in range(3000):
-        log.observe(seen(request_of_kind(f"Kind{i}"), decide([])))
+        log.record(seen(request_of_kind(f"Kind{i}"), decide([])))
     log.close()
     assert len(log._kinds) <= 1024
     lines = (tmp_path / "decisions.jsonl").read_text().splitlines()
@@ -43,12 +44,12 @@ def test_a_line_the_log_cannot_build_is_counted_never_raised(tmp_path, caplog):
     log = DecisionLog(str(tmp_path / "decisions.jsonl"))
     unencodable = RuleResult("p", "r", "fail", "enforce", (Violation("\ud800 lone surrogate"),))
     for _ in range(2):
-        log.observe(seen(request_of_kind("Pod"), decide([unencodable])))
-    log.observe(seen(request_of_kind("Pod"), decide([])))
+        log.record(seen(request_of_kind("Pod"), decide([unencodable])))
+    log.record(seen(request_of_kind("Pod"), decide([])))
     log.close()
     assert log.failed == 2
     assert len((tmp_path / "decisions.jsonl").read_text().splitlines()) == 1
-    assert caplog.text.count("decision log: no line for request") == 1  # the first one only
+    assert caplog.text.count("decision log: no line for") == 1  # the first one only
 
 
 def test_metric_label_sets_are_bounded_and_nothing_is_lost(tmp_path):

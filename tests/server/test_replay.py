@@ -1,5 +1,5 @@
 """What-if replay: the seed's answers to the recorded kube-apiserver traffic, recorded by a real
-`admit serve` (two workers) with --decision-log-requests, are judged again with a stricter bundle;
+`admit serve` (two workers) with --decision-log-input, are judged again with a stricter bundle;
 `admit replay` lists exactly the answers that flip, by policy, and exits 1."""
 
 import json
@@ -24,7 +24,7 @@ def run(capsys, *args):
 def decisions(tmp_path_factory, tls):
     """The decision log of the seed served the recorded traffic sent to /validate (v1)."""
     tmp = tmp_path_factory.mktemp("replay")
-    with start_server(SEED, tmp, "--decision-log-requests", workers=2, tls=tls) as server:
+    with start_server(SEED, tmp, "--decision-log-input", workers=2, tls=tls) as server:
         client = server.client()
         sent = 0
         for record in recorded():
@@ -39,7 +39,7 @@ def decisions(tmp_path_factory, tls):
 
 def test_the_log_holds_each_request_with_secret_data_redacted(decisions, tmp_path, tls):
     lines = [json.loads(line) for line in decisions.read_text().splitlines()]
-    assert all(line["request"]["uid"] == line["uid"] for line in lines)
+    assert all(line["input"]["request"]["uid"] == line["uid"] for line in lines)
     secret = {
         "uid": "5b2b6a10-0000-4000-8000-000000000001",
         "kind": {"group": "", "version": "v1", "kind": "Secret"},
@@ -53,11 +53,11 @@ def test_the_log_holds_each_request_with_secret_data_redacted(decisions, tmp_pat
         "oldObject": None, "dryRun": False, "options": None,
     }  # fmt: skip
     review = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": secret}
-    with start_server(SEED, tmp_path, "--decision-log-requests", tls=tls) as server:
+    with start_server(SEED, tmp_path, "--decision-log-input", tls=tls) as server:
         assert server.client().post("/validate", review).json()["response"]["allowed"] is True
         server.stop()
     [line] = [json.loads(x) for x in server.decisions.read_text().splitlines()]
-    assert line["request"]["object"]["data"] == {"password": "<redacted>"}
+    assert line["input"]["request"]["object"]["data"] == {"password": "<redacted>"}
     assert "aHVudGVyMg" not in server.decisions.read_text()
 
 
@@ -173,5 +173,5 @@ def test_a_log_without_requests_says_how_to_record_them(capsys, tmp_path):
     assert code == 2
     assert (
         f"{log}:1: this decision-log line holds no request: run `admit serve` with "
-        "--decision-log-requests to record them"
+        "--decision-log-input to record them"
     ) in err

@@ -124,3 +124,37 @@ def test_every_decision_is_logged_when_sigterm_comes_right_after_it(tmp_path, tl
     stopped = [line for line in server.stderr().splitlines() if "worker" in line and "stopped (" in line]
     assert len(stopped) == 2
     assert all(line.endswith("stopped (exit code 0)") for line in stopped), stopped  # not killed
+
+
+def test_a_worker_asked_to_stop_while_it_starts_stops_cleanly(tmp_path):
+    """SIGTERM while the workers still load the bundle: they start, then stop as on any
+    SIGTERM (exit code 0), where they were killed by the signal's default action before."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import write_bundle
+    from tests.server.harness import ROOT, free_port, make_tls
+
+    slow = "import time\nimport admit\ntime.sleep(1.5)\n\n@admit.validate('Pod')\ndef ok(request):\n    pass\n"
+    bundle = write_bundle(tmp_path / "b", {"slow.py": slow})
+    tls = make_tls(tmp_path)
+    log = tmp_path / "serve.log"
+    command = [sys.executable, "-m", "admit", "serve", str(bundle), "--host", "127.0.0.1",
+               "--port", str(free_port()), "--tls-cert", str(tls.cert), "--tls-key", str(tls.key),
+               "--workers", "2", "--decision-log", "off", "--metrics-dir", str(tmp_path / "m")]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADMIT_")}
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=out, env=env, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 30
+        while log.read_text().count("started (slot") < 2:  # forked, now importing the bundle
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.02)
+        process.send_signal(15)
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+    stopped = [line for line in log.read_text().splitlines() if "worker" in line and "stopped (" in line]
+    assert len(stopped) == 2
+    assert all(line.endswith("stopped (exit code 0)") for line in stopped), log.read_text()

@@ -13,6 +13,7 @@ import click
 
 from admit import __version__
 from admit.cli.audit import audit
+from admit.cli.build import build
 from admit.cli.capture import capture_command
 from admit.cli.check import check
 from admit.cli.completion import completion
@@ -53,6 +54,7 @@ cli.add_command(audit)
 cli.add_command(replay_command, "replay")
 cli.add_command(serve)
 cli.add_command(eval_command)
+cli.add_command(build)
 cli.add_command(certs)
 cli.add_command(manifests)
 cli.add_command(uninstall)

@@ -41,13 +41,18 @@ def _read(path: str) -> str:
         raise CaptureError(f"cannot read {path}: {exc}") from None
 
 
+def _ids(decision: dict[str, Any]) -> tuple[str, str]:
+    """What names a decision: the request's uid and the decision-log line's decision_id."""
+    return str(decision.get("uid", "")), str(decision.get("decision_id", ""))
+
+
 def _find(decisions: list[dict[str, Any]], wanted: str, where: str) -> dict[str, Any]:
-    found = [d for d in decisions if str(d.get("uid", "")) == wanted]
+    found = [d for d in decisions if wanted in _ids(d)]
     if not found and len(wanted) >= 8:
-        found = [d for d in decisions if str(d.get("uid", "")).startswith(wanted)]
+        found = [d for d in decisions if any(i.startswith(wanted) for i in _ids(d) if i)]
     if not found:
         raise CaptureError(f"no decision with uid {wanted!r} in {where} ({len(decisions)} read)")
-    if len({str(d.get("uid")) for d in found}) > 1:
+    if len({_ids(d)[0] or _ids(d)[1] for d in found}) > 1:
         raise CaptureError(f"{wanted!r} starts {len(found)} decisions' uids in {where}: give more")
     return found[-1]
 
@@ -84,9 +89,10 @@ def capture_command(decision: str, log_path: str | None, resource: Path | None) 
     """Print a decision as a test case for `admit test`, so a denial seen in production
     becomes a regression test.
 
-    DECISION_ID is a request uid (or its first 8+ characters) in the decision log given by
-    --log; FILE holds decisions itself: one JSON document (a decision the console shows at
-    /api/decisions/ID) or JSON lines (a decision log), each of which becomes a case.
+    DECISION_ID is a request uid or a decision-log decision_id (or its first 8+ characters) in
+    the decision log given by --log; FILE holds decisions itself: one JSON document (a decision
+    the console shows at /api/decisions/ID) or JSON lines (a decision log), each of which
+    becomes a case.
 
     \b
     Examples:
@@ -95,8 +101,9 @@ def capture_command(decision: str, log_path: str | None, resource: Path | None) 
       admit test my-bundle/
 
     The case expects each rule that ran to conclude as it did (with its messages), and the
-    decision's verdict. A decision-log line holds the request only when the server logs
-    requests; otherwise give the manifest with --resource.
+    decision's verdict. A decision-log line holds the request in its `input` unless the server
+    ran with --no-decision-log-input (or a mask erased it); otherwise give the manifest with
+    --resource.
 
     Exit codes: 0 printed, 2 no such decision, unreadable input or no object to replay.
     """

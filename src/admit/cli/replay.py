@@ -168,7 +168,7 @@ _WRITERS: dict[str, Callable[[Replay, str], str]] = {
     multiple=True,
     required=True,
     metavar="DECISIONS",
-    help="A decision log of `admit serve --decision-log-requests` (JSON lines), an "
+    help="A decision log of `admit serve --decision-log-input` (JSON lines), an "
     "AdmissionReview file, or a directory of them; - for stdin. Repeatable.",
 )
 @click.option(
@@ -200,12 +200,12 @@ def replay_command(
     Each request recorded in DECISIONS is evaluated with BUNDLE, offline, exactly as the
     webhook would, and compared with the answer it got: requests that would newly be denied,
     newly be allowed, or get warnings they did not get, grouped by the policy responsible,
-    with counts. Record the traffic with `admit serve --decision-log-requests` (Secret data
+    with counts. Record the traffic with `admit serve --decision-log-input` (Secret data
     is redacted), or use AdmissionReviews saved from kube-apiserver.
 
     \b
     Examples:
-      admit serve policies/ --decision-log decisions.log --decision-log-requests ...
+      admit serve policies/ --decision-log decisions.log --decision-log-input ...
       admit replay policies-next/ --from decisions.log
       admit replay policies/ --set trusted-images.repo_prefix=ghcr.io/acme --from decisions.log
       admit replay policies-next/ --from reviews/ --baseline policies/ -o json

@@ -18,8 +18,14 @@ from typing import Any
 
 import click
 
+from admit.cli.opa_options import (
+    BundleServer,
+    OpaServing,
+    bundle_server_options,
+    opa_serving_options,
+)
 from admit.cli.options import BUNDLE, BUNDLE_HELP, message_format_option, overrides_options
-from admit.core.engine import query
+from admit.core.document import UNDEFINED, path_segments, read
 from admit.core.errors import InputError, ServeError
 from admit.loading.loader import load_bundle
 from admit.loading.overrides import Overrides
@@ -203,14 +209,8 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     show_default=True,
     envvar="ADMIT_DECISION_LOG",
     show_envvar=True,
-    help="File for JSON-lines decisions; - for stdout, off for none.",
-)
-@click.option(
-    "--decision-log-requests",
-    is_flag=True,
-    envvar="ADMIT_DECISION_LOG_REQUESTS",
-    help="Each decision-log line also holds the whole AdmissionRequest (Secret data and the "
-    "last-applied annotation redacted), so `admit replay` can judge the traffic again.",
+    help="File for the decision log: one JSON line per decision, admission and data API, "
+    "as OPA's decision-log events; - for stdout, off for none.",
 )
 @click.option(
     "--metrics-dir",
@@ -333,6 +333,8 @@ def _self_signed(directory: Path, host: str, extra: tuple[str, ...]) -> tuple[Pa
     show_default=True,
     envvar="ADMIT_LOG_LEVEL",
 )
+@opa_serving_options
+@bundle_server_options
 def serve(
     bundle: Path | None,
     host: str,
@@ -359,7 +361,6 @@ def serve(
     max_connections: int,
     drain_timeout: float,
     decision_log: str,
-    decision_log_requests: bool,
     metrics_dir: Path | None,
     console_port: int | None,
     console_host: str,
@@ -374,15 +375,23 @@ def serve(
     audit_lease_duration: float,
     console_allowed_hosts: tuple[str, ...],
     log_level: str,
+    opa: OpaServing,
+    bundle_server: BundleServer | None,
 ) -> int:
     """Serve the rules in BUNDLE as a Kubernetes admission webhook over HTTPS.
 
     \b
     Endpoints:
       POST /validate, /mutate      AdmissionReview admission.k8s.io/v1 and v1beta1
-      GET|POST /v1/data/{path}     OPA-compatible decisions of @admit.decision rules
-      GET /healthz, /readyz        liveness; readiness with the bundle's digest
+      GET|POST /v1/data/{path}     OPA's decision API: @admit.decision rules and bundle data
+      POST /v0/data/{path}, /      OPA's webhook forms (raw input; / is --default-decision)
+      GET /healthz, /readyz        liveness; readiness with the bundle's digest and revision
+      GET /health[?bundles]        OPA's health checks
       GET /metrics                 Prometheus metrics (admit_*)
+    Policies come from BUNDLE (a directory, reloaded when it changes), --configmaps, or
+    --bundle-url (a tarball on a bundle server, as `admit build` makes one).
+    Every decision is a JSON line in OPA's decision-log format (--decision-log), and with
+    --decision-log-url is shipped to a service as OPA ships them.
     With --console-port, a web console on http://127.0.0.1:PORT (policies, live decisions, a
     playground and policy editor whose edits run in a sandbox, never in the server). To reach it
     from elsewhere, give it a token or client certificates (--console-token-file,
@@ -405,13 +414,18 @@ def serve(
         raise click.UsageError(
             "HTTPS needs --tls-cert and --tls-key (or --self-signed for local use)"
         )
-    if (bundle is None) == (configmap_selector is None):
-        raise click.UsageError("serve a BUNDLE directory or --configmaps SELECTOR (one of them)")
-    if configmap_selector is not None and (config_files or assignments):
+    given = [bundle is not None, configmap_selector is not None, bundle_server is not None]
+    if sum(given) != 1:
         raise click.UsageError(
-            "--set and --config apply to a BUNDLE; with --configmaps, set parameters in each "
-            "ConfigMap's admit.yaml"
+            "serve a BUNDLE directory, --configmaps SELECTOR or --bundle-url URL (one of them)"
         )
+    if bundle is None and (config_files or assignments):
+        where = (
+            "with --configmaps, set parameters in each ConfigMap's admit.yaml"
+            if configmap_selector is not None
+            else "with --bundle-url, set parameters in the bundle's admit.yaml"
+        )
+        raise click.UsageError(f"--set and --config apply to a BUNDLE; {where}")
     from admit.console.access import ConsoleAccess
 
     access = ConsoleAccess(console_token_file, console_client_ca, console_tls)
@@ -427,13 +441,18 @@ def serve(
         from admit.loading.overlay import OverridingPublisher
         from admit.loading.publisher import Publisher
 
-        source = str(bundle) if bundle is not None else (
-            f"configmaps {configmap_selector} in {', '.join(_namespaces(configmap_namespaces))}"
-        )  # fmt: skip
+        if bundle is not None:
+            source, name = str(bundle), bundle.resolve().name
+        elif bundle_server is not None:
+            source, name = bundle_server.url, bundle_server.settings().bundle_name
+        else:
+            namespaces = ", ".join(_namespaces(configmap_namespaces))
+            source, name = f"configmaps {configmap_selector} in {namespaces}", ""
         settings: dict[str, Any] = {
             "timeout": load_timeout,
             "watching": watch or bundle is None,
             "require_tests": require_tests,
+            "name": name,
         }
         publisher = (
             OverridingPublisher(run, source, overrides=overrides, **settings)
@@ -442,6 +461,8 @@ def serve(
         )
         if bundle is not None:
             policies = _bundle_source(bundle, watch, run, publisher)
+        elif bundle_server is not None:
+            policies = _bundle_server_source(bundle_server, run, publisher)
         else:
             policies = _configmap_source(
                 configmap_selector or "", configmap_namespaces, kubeconfig, run, publisher
@@ -468,7 +489,9 @@ def serve(
             max_connections=max_connections,
             drain_timeout=drain_timeout,
             decision_log=None if decision_log == "off" else decision_log,
-            decision_log_requests=decision_log_requests,
+            decision_logs=opa.decision_logs,
+            decision_upload=opa.decision_upload,
+            default_decision=opa.default_decision,
             metrics_dir=_metrics_dir(metrics_dir or run.root / "metrics"),
             feed_socket=feed,
             run_dir=run.root,
@@ -738,6 +761,19 @@ def _configmap_source(
     return _Policies(runner, what, restored.reads if restored is not None else ())
 
 
+def _bundle_server_source(given: BundleServer, run: Any, publisher: Any) -> _Policies:
+    """A bundle server is polled in the source process; until a bundle from it loads (or with
+    --state-dir, the last run's), the server is not ready and denies."""
+    from admit.loading.bundle_server import BundleServerSource
+    from admit.server.source import run_source
+
+    restored = _restore(run)
+    source = BundleServerSource(given.settings(), publisher)
+    runner = functools.partial(run_source, source.watch, publisher)
+    what = f"the bundle {given.url}"
+    return _Policies(runner, what, restored.reads if restored is not None else ())
+
+
 def _cluster_factory(reads: tuple[list[Any], ...], kubeconfig: Path | None) -> Any:
     """A factory of cluster caches for the workers, or None when no rule reads the cluster and
     no cluster is configured. Rules that read a cluster we cannot reach are a usage error."""
@@ -788,20 +824,25 @@ def _read_input(path: str) -> Any:
     "--input",
     "input_path",
     default=None,
-    help="The input document (JSON or YAML file, - for stdin).",
+    help="The input document (JSON or YAML file, - for stdin); without it, input is undefined "
+    "and rules read it as missing.",
 )
 def eval_command(bundle: Path, path: str, input_path: str | None) -> int:
-    """Evaluate the decision at PATH (like POST /v1/data/PATH) and print {"result": ...}.
+    """Evaluate the document at PATH (like POST /v1/data/PATH) and print {"result": ...}.
+
+    PATH names a decision, bundle data, or a part of the document holding both, in any form
+    OPA users write: data.httpapi.authz.allow, httpapi/authz/allow, data (everything).
 
     \b
     Example:
-      admit eval policies/ httpapi/authz/allow --input request.json
+      admit eval policies/ data.httpapi.authz.allow --input request.json
 
     Prints {} when PATH is undefined. Exit codes: 0 evaluated, 1 the decision raised,
     2 usage or unreadable input, 3 the bundle failed to load.
     """
+    segments = path_segments(path)
     policy_set = load_bundle(bundle)
-    document = _read_input(input_path) if input_path else None
-    defined, value = query(policy_set, path, document)
-    click.echo(json.dumps({"result": value} if defined else {}, indent=2))
+    document = _read_input(input_path) if input_path else UNDEFINED
+    answer = read(policy_set, segments, document)
+    click.echo(json.dumps({"result": answer.value} if answer.defined else {}, indent=2))
     return 0

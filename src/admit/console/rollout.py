@@ -3,7 +3,8 @@ the latest audit reports, each only when it exists.
 
 The data shapes it reads (and shows as they are, so they stay the producers' to extend):
 - the revision: the policy source's `status()["served"]`: {"digest", "source", "rules",
-  "published" (seconds since the epoch), "restored"};
+  "published" (seconds since the epoch), "restored", "revision" (the bundle's `.manifest`
+  revision, "" without one)};
 - exceptions: `PolicySet.exceptions`, each described by its `as_json()`: {"name", "owner",
   "reason", "expires" (as written), "expired", "rules", "source"} ("expiring" is added when the
   exception can say so);

@@ -1,5 +1,6 @@
 """The engine: an immutable, kind-indexed `PolicySet` and `evaluate`, the one entry point that
-the webhook, the data API, `admit check`, `admit test` and audits all call.
+the webhook, `admit check`, `admit test` and audits all call (the data API reads decisions
+through `admit.core.document`).
 
 Pure: no I/O. A rule that raises becomes an `error` result naming the rule; its traceback is kept
 on the result for the adapter to log. A rule's violations on an object that a policy exception
@@ -38,11 +39,18 @@ _LIBRARY_DIR = os.path.join(_ADMIT_DIR, "policies") + os.sep  # policy code, tho
 
 
 class EvaluationError(AdmitError):
-    """A decision rule raised; the API answers 500 with this message, never the traceback."""
+    """A decision rule raised; the API answers 500 with this message, never the traceback.
+    `rule` is its key, `location` the `file:line` in policy code where it raised."""
 
     code = "evaluation_error"
     exit_code = 1
     http_status = 500
+
+    def __init__(self, message: str, *, rule: str = "", location: str | None = None) -> None:
+        super().__init__(message)
+        self.rule = rule
+        self.location = location
+        self.evaluated: tuple[Any, ...] = ()  # the decisions run, as `document.Evaluated`
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,11 +85,13 @@ class PolicySet:
 
     `kinds` are the API's kinds the rules were resolved against (the loader's); `admit check`
     turns manifests into requests with them. `exceptions` are the bundle's policy exceptions,
-    expired ones included (they no longer apply, and tools report them)."""
+    expired ones included (they no longer apply, and tools report them). `bundles` names the
+    bundles it was built from, each with its revision."""
 
     __slots__ = (
         "_has_data",
         "_index",
+        "bundles",
         "data",
         "decisions",
         "digest",
@@ -103,9 +113,13 @@ class PolicySet:
         kinds: Kinds | None = None,
         message_format: str | None = None,
         exceptions: Iterable[PolicyException] = (),
+        bundles: Mapping[str, str] | None = None,
     ) -> None:
         self.rules: tuple[Rule, ...] = tuple(rules)
         self.exceptions: tuple[PolicyException, ...] = tuple(exceptions)
+        # The bundles it was built from, by name, with their `.manifest` revision ("" when
+        # they have none): what decision logs and the Data API's provenance report.
+        self.bundles: Mapping[str, str] = dict(bundles or {})
         # How denials and warnings read (`decision.message_format_problem` checks it first);
         # None: as the rules wrote them.
         self.message_format = None if message_format == DEFAULT_MESSAGE_FORMAT else message_format
@@ -137,6 +151,7 @@ class PolicySet:
             kinds=self.kinds,
             message_format=self.message_format,
             exceptions=self.exceptions,
+            bundles=self.bundles,
         )
 
     def with_message_format(self, message_format: str | None) -> PolicySet:
@@ -149,6 +164,7 @@ class PolicySet:
             kinds=self.kinds,
             message_format=message_format,
             exceptions=self.exceptions,
+            bundles=self.bundles,
         )
 
     def exceptions_for(self, rule: Rule) -> tuple[PolicyException, ...]:
@@ -414,13 +430,13 @@ def _error(rule: Rule, exc: BaseException, elapsed: int) -> RuleResult:
         (),
         elapsed,
         error=text[:500],
-        location=_location(exc, rule),
+        location=error_location(exc, rule),
         traceback=traceback.format_exc(),
         on_error=rule.on_error,
     )
 
 
-def _location(exc: BaseException, rule: Rule) -> str | None:
+def error_location(exc: BaseException, rule: Rule) -> str | None:
     """`file:line` of the deepest frame in policy code (outside admit itself, or in the
     policy library that ships with it)."""
     frames = traceback.extract_tb(exc.__traceback__)
@@ -500,36 +516,3 @@ def _drain(returned: Any) -> None:
     if returned is not None and not isinstance(returned, (str, bytes, Mapping)):
         for _ in returned if isinstance(returned, Iterable) else ():
             pass
-
-
-def query(policy_set: PolicySet, path: str, input: Any) -> tuple[bool, Any]:
-    """Evaluate the decision at `path` (or every decision below it, as a nested document).
-
-    Returns (defined, value); an unknown path is undefined, like OPA's `{}` answer.
-    """
-    path = path.strip("/")
-    rule = policy_set.decisions.get(path)
-    if rule is not None:
-        return True, _decide(rule, input)
-    prefix = f"{path}/" if path else ""
-    below = [r for p, r in policy_set.decisions.items() if p.startswith(prefix)]
-    if not below:
-        return False, None
-    document: dict[str, Any] = {}
-    for r in below:
-        *parents, leaf = (r.path or "")[len(prefix) :].split("/")
-        node = document
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = _decide(r, input)
-    return True, document
-
-
-def _decide(rule: Rule, input: Any) -> Any:
-    try:
-        value = rule(View(input) if isinstance(input, dict) else input)
-    except (Exception, SystemExit, KeyboardInterrupt) as exc:  # a timeout is the caller's
-        raise EvaluationError(
-            f"decision {rule.path} ({rule.key}) raised {type(exc).__name__}: {exc}"
-        ) from exc
-    return value.raw if isinstance(value, View) else value

@@ -65,6 +65,7 @@ class Rule:
     # What policy reports say of the rule's failures (Kyverno keeps these in annotations).
     severity: Severity | None = None
     category: str = ""
+    with_data: bool = False  # a decision called as fn(input, data): it reads the bundle's data
 
     @property
     def key(self) -> str:
@@ -102,7 +103,9 @@ def rules_of(func: Callable[..., Any]) -> tuple[Rule, ...]:
     return tuple(getattr(func, RULES_ATTRIBUTE, ()))
 
 
-def _params_of(func: Callable[..., Any]) -> tuple[Param, ...]:
+def _params_of(func: Callable[..., Any], *, data: bool = False) -> tuple[Param, ...]:
+    """The rule's keyword-only parameters; with `data`, a second positional parameter (the
+    bundle's data) is allowed."""
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError) as exc:
@@ -112,7 +115,15 @@ def _params_of(func: Callable[..., Any]) -> tuple[Param, ...]:
         for p in signature.parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
-    if len(positional) != 1 or positional[0].default is not inspect.Parameter.empty:
+    wrong = not 1 <= len(positional) <= (2 if data else 1) or any(
+        p.default is not inspect.Parameter.empty for p in positional
+    )
+    if wrong and data:
+        raise DefinitionError(
+            f"decision {func.__name__}() must take the input, optionally the bundle's data "
+            "(`def allow(input, data)`), and only keyword-only parameters after `*`"
+        )
+    if wrong:
         raise DefinitionError(
             f"rule {func.__name__}() must take exactly one positional argument (the request, "
             "object or input) and only keyword-only parameters after `*`"
@@ -256,19 +267,25 @@ def mutate(
 
 
 def decision(path: str, *, name: str | None = None) -> Callable[[F], F]:
-    """Declare a decision served at `POST /v1/data/<path>`: `fn(input, *, params...)` returns
-    any JSON value, like an OPA rule."""
-    clean = path.strip("/")
+    """Declare a decision served at `POST /v1/data/<path>` (`path` as `httpapi/authz/allow` or
+    `data.httpapi.authz.allow`): `fn(input, *, params...)` returns any JSON value, like an OPA
+    rule; `fn(input, data, *, params...)` also reads the bundle's data, as Rego reads `data.`."""
+    clean = path.strip().strip("/")
+    if clean.startswith("data."):
+        clean = clean[len("data.") :].replace(".", "/")
     if not clean or any(not part for part in clean.split("/")):
         raise DefinitionError(f"decision path {path!r} must be like 'httpapi/authz/allow'")
 
     def declare(func: F) -> F:
-        return _register(
-            func,
-            Rule(
-                func, "decision", name or func.__name__, None, path=clean, params=_params_of(func)
-            ),
-        )
+        params = _params_of(func, data=True)
+        positional = [
+            p
+            for p in inspect.signature(func).parameters.values()
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        ]
+        rule = Rule(func, "decision", name or func.__name__, None, path=clean, params=params,
+                    with_data=len(positional) == 2)  # fmt: skip
+        return _register(func, rule)
 
     return declare
 

@@ -6,9 +6,11 @@ A decision comes in one of two shapes, both JSON:
 - the console's (`admit.server.feed.expand`): the request's identity, `results` with
   `violations` as [message, path, level], the whole `patch`, and `request` (the AdmissionRequest
   with `object`/`oldObject`, Secrets redacted);
-- a decision-log line (`admit.server.decision_log`): the identity, `results` with `messages`,
-  `patch` as a count, and the request only when the server logs requests (a `request`
-  AdmissionRequest, or `object`/`oldObject`); without it the resource must be given.
+- a decision-log line (`admit.server.decision_log`, OPA's event format): the identity,
+  `results` with `messages`, `patch` as a count, and the request in `input` (the whole
+  AdmissionReview, redacted) unless the server was told not to log it (or a mask or the size
+  cap erased it; a `request` AdmissionRequest or `object`/`oldObject` are read too); without
+  it the resource must be given.
 
 The case expects each rule that ran (skipped ones are left out) to conclude as it did, with its
 messages (and paths, when known), and the decision's `allowed` and patch.
@@ -38,6 +40,9 @@ def _request(entry: Mapping[str, Any]) -> Mapping[str, Any]:
     request = entry.get("request")
     if isinstance(request, Mapping):
         return request
+    review = entry.get("input")
+    if isinstance(review, Mapping) and isinstance(review.get("request"), Mapping):
+        return review["request"]  # type: ignore[no-any-return]
     return {k: entry[k] for k in ("object", "oldObject") if k in entry}
 
 
@@ -53,8 +58,9 @@ def _resource(entry: Mapping[str, Any], given: Mapping[str, Any] | None) -> tupl
     if not isinstance(new, Mapping):
         raise CaptureError(
             f"decision {_short(entry)} holds no request object to replay (the decision log "
-            "records it only when the server logs requests); give the manifest it judged with "
-            "--resource FILE, or save the case from the console's decision page"
+            "holds it in `input` unless the server ran with --no-decision-log-input, or a mask "
+            "or the size cap erased it); give the manifest it judged with --resource FILE, or "
+            "save the case from the console's decision page"
         )
     if not new.get("kind") or not new.get("apiVersion"):
         raise CaptureError(f"decision {_short(entry)}: the request's object has no kind")
@@ -163,11 +169,12 @@ def capture(
         case = case_of(entry, resource)
         cases.append(case)
         when = entry.get("time")
-        stamp = (
-            time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
-            if isinstance(when, (int, float))
-            else "an unknown time"
-        )
+        if isinstance(when, (int, float)):
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+        elif isinstance(entry.get("timestamp"), str):  # a decision-log line: RFC 3339, ns
+            stamp = entry["timestamp"][:19] + "Z"
+        else:
+            stamp = "an unknown time"
         bundle = str(entry.get("bundle") or "?")[:12]
         lines.append(f"# Captured from decision {_short(entry)} (bundle {bundle}, {stamp}).")
         lines += [f"# Note: {note}." for note in _notes(entry, case)]

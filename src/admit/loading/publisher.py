@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from admit.loading.sandbox import DEFAULT_TIMEOUT, Report, run_tests, vet
+from admit.loading.tarball import revision_of
 from admit.loading.versions import Part, RunDirectory, Version
 
 log = logging.getLogger("admit.reload")
@@ -70,9 +71,12 @@ class Publisher:
         history: int = 20,
         watching: bool = True,
         require_tests: bool = False,
+        name: str = "",
     ) -> None:
         self.run = run
         self.source = source
+        self.name = name  # the bundle's name in decision logs (a ConfigMap part has its own)
+        self.extra: dict[str, Any] = {}  # the source's own report in status() (downloads)
         self.watching = watching  # whether changes are followed after the first load
         self.require_tests = require_tests  # a version's own test cases must pass to publish
         self.last_report: Report | None = None
@@ -93,7 +97,7 @@ class Publisher:
         if self.require_tests:
             report = self.last_report = self._tested(snapshot, report)
         if report.ok:
-            self._publish(digest, report)
+            self._publish(digest, report, _revision(parts))
         else:
             self.run.discard(digest)
             self._publish_good_parts(parts, report)
@@ -116,6 +120,17 @@ class Publisher:
         self.run.prune()
         return event
 
+    def reject(self, digest: str, problems: Sequence[str]) -> ReloadEvent:
+        """Record content that is not even a bundle (a download that cannot be unpacked or
+        verified) as a failed load; what is served stays."""
+        event = ReloadEvent(time.time(), "error", digest, tuple(problems))
+        self._record(event)
+        return event
+
+    def report(self) -> None:
+        """Write status() for /readyz and the console now (after `extra` changed)."""
+        self.run.write_report("status", self.status())
+
     def empty(self) -> ReloadEvent | None:
         """Publish the version with no rules (a source whose ConfigMaps were all deleted)."""
         self.parts = {}
@@ -133,13 +148,15 @@ class Publisher:
         return dataclasses.replace(report, parts=tuple(parts))
 
     def _snapshot(self, parts: Sequence[tuple[Part, Files]]) -> tuple[str, Path]:
-        return self.run.snapshot(_flatten(parts), source=self.source, parts=_only(parts))
+        return self.run.snapshot(
+            _flatten(parts), source=self.source, parts=_only(parts), bundle=self.name
+        )
 
     def _restored(self) -> bool:
         published = self.run.published()
         return published is not None and published.restored
 
-    def _publish(self, digest: str, report: Report) -> None:
+    def _publish(self, digest: str, report: Report, revision: str = "") -> None:
         self.run.publish(
             Version(
                 digest,
@@ -148,6 +165,7 @@ class Publisher:
                 report.rules,
                 report.reads,
                 published=time.time(),
+                revision=revision,
             )
         )
 
@@ -203,7 +221,13 @@ class Publisher:
         }
         if self.parts:
             status["configmaps"] = self.parts  # the only source with several parts
+        status.update(self.extra)
         return status
+
+
+def _revision(parts: Sequence[tuple[Part, Files]]) -> str:
+    """The `.manifest` revision of a one-part version ("" for several parts, or none)."""
+    return revision_of(parts[0][1]) if len(parts) == 1 else ""
 
 
 def _only(parts: Sequence[tuple[Part, Files]]) -> tuple[Part, ...]:

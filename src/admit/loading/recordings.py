@@ -1,8 +1,9 @@
 """Reading recorded admissions for `admit replay`: each request kube-apiserver sent, the endpoint
 it went to, and the answer it got, if the recording kept it.
 
-Two sources: the decision log of `admit serve --decision-log-requests` (JSON lines; each line's
-`request`, `endpoint`, `allowed`, `warnings` and rule results), and AdmissionReviews as files
+Two sources: the decision log of `admit serve --decision-log-input` (JSON lines in OPA's event
+format; each line's `input` is the AdmissionReview received, with `endpoint`, `allowed` and rule
+results beside it; older lines held the bare `request`), and AdmissionReviews as files
 (a directory is searched for `*.json`): a plain AdmissionReview (with its `response`, if any),
 or a capture record holding one under `body` with the webhook's answer under `response` (the
 format of the recorded kube-apiserver traffic). What cannot be used is an `InputError` located
@@ -39,11 +40,12 @@ def _phase(endpoint: str) -> str:
 
 
 def _from_log_line(where: str, line: Mapping[str, Any]) -> Recording:
-    request = line.get("request")
+    review = line.get("input")
+    request = review.get("request") if isinstance(review, dict) else line.get("request")
     if not isinstance(request, dict):
         raise InputError(
             "this decision-log line holds no request: run `admit serve` with "
-            "--decision-log-requests to record them"
+            "--decision-log-input to record them"
         )
     denying = [
         str(r.get("policy"))
@@ -52,9 +54,12 @@ def _from_log_line(where: str, line: Mapping[str, Any]) -> Recording:
         and r.get("action") == "enforce"
         and r.get("result") in ("fail", "error")
     ]
+    answer = line.get("result")
+    response = answer.get("response") if isinstance(answer, dict) else None
+    warnings = (response or {}).get("warnings") if isinstance(response, dict) else None
     before = Verdict(
         bool(line.get("allowed")),
-        tuple(str(w) for w in line.get("warnings") or ()),
+        tuple(str(w) for w in (warnings or line.get("warnings") or ())),
         tuple(dict.fromkeys(denying)) if not line.get("allowed") else (),
     )
     return Recording(where, request, _phase(str(line.get("endpoint") or "")), before)

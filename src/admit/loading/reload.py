@@ -20,6 +20,7 @@ from typing import Any
 
 from admit.loading.loader import bundle_files, resolved_root
 from admit.loading.publisher import Files, Publisher, ReloadEvent, files_digest
+from admit.loading.tarball import MANIFEST
 from admit.loading.versions import Part
 
 log = logging.getLogger("admit.reload")
@@ -28,9 +29,14 @@ __all__ = ["DirectorySource", "ReloadEvent", "read_bundle"]
 
 
 def read_bundle(root: Path) -> Files:
-    """The bundle's files as (relative name, bytes), read from one version of a volume."""
+    """The bundle's files as (relative name, bytes), read from one version of a volume; its
+    `.manifest` (hidden, so no rule module) too: the revision travels with the version."""
     base = resolved_root(root)
-    return [(path.relative_to(base).as_posix(), path.read_bytes()) for path in bundle_files(base)]
+    files = [(path.relative_to(base).as_posix(), path.read_bytes()) for path in bundle_files(base)]
+    manifest = base / MANIFEST
+    if manifest.is_file():
+        files.insert(0, (MANIFEST, manifest.read_bytes()))
+    return files
 
 
 def _signature(root: Path) -> tuple[Any, ...]:
@@ -39,7 +45,7 @@ def _signature(root: Path) -> tuple[Any, ...]:
     link = root / "..data"
     if link.is_symlink():
         entries.append(os.readlink(link))
-    for path in bundle_files(root):
+    for path in (root / MANIFEST, *bundle_files(root)):
         try:
             st = path.stat()
         except OSError:

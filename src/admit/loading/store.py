@@ -23,6 +23,7 @@ from admit.core.exceptions import PolicyException
 from admit.core.kinds import Kinds
 from admit.core.rules import Rule
 from admit.loading.loader import load_bundle
+from admit.loading.tarball import MANIFEST, revision_of
 from admit.loading.versions import RunDirectory, Version, read_manifest
 
 log = logging.getLogger("admit.store")
@@ -40,12 +41,14 @@ def load_version(snapshot: Path) -> PolicySet:
     data: dict[str, Any] = {}
     kinds = Kinds()
     exceptions: list[PolicyException] = []
+    bundles: dict[str, str] = {}
     for part in manifest.parts:  # later parts win a top-level data key, as ConfigMaps did
         loaded = load_bundle(snapshot / part.directory, allow_empty=part.allow_empty)
         rules += [r.configured(policy=f"{part.prefix}{r.policy}") for r in loaded.rules]
         data.update(loaded.data.raw)
         kinds += loaded.kinds
         exceptions += [e.scoped(part.prefix) for e in loaded.exceptions]
+        bundles[part.label or manifest.name] = _revision(snapshot / part.directory)
     return PolicySet(
         rules,
         data=data,
@@ -53,7 +56,17 @@ def load_version(snapshot: Path) -> PolicySet:
         source=manifest.source,
         kinds=kinds,
         exceptions=exceptions,
+        bundles=bundles,
     )
+
+
+def _revision(directory: Path) -> str:
+    """A part's `.manifest` revision ("" without one)."""
+    try:
+        content = (directory / MANIFEST).read_bytes()
+    except OSError:
+        return ""
+    return revision_of([(MANIFEST, content)])
 
 
 def quarantined(policy_set: PolicySet, deaths: dict[str, int]) -> PolicySet:
@@ -74,7 +87,7 @@ def _stand_in(rule: Rule, deaths: int) -> Rule:
     )
 
     @functools.wraps(rule.func)
-    def stopped(subject: Any, **arguments: Any) -> Any:
+    def stopped(subject: Any, *data: Any, **arguments: Any) -> Any:
         raise RuleQuarantined(message)
 
     return rule.configured(func=stopped)

@@ -50,6 +50,7 @@ class Version:
     reads: tuple[list[Any], ...] = ()  # the kinds rules read, as `KindPattern.record()`s
     published: float = 0.0
     restored: bool = False  # served from --state-dir at start, not (yet) from the source
+    revision: str = ""  # the bundle's `.manifest` revision (one-part versions; "" without one)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -58,6 +59,7 @@ class Version:
             "rules": len(self.rules),
             "published": self.published,
             "restored": self.restored,
+            "revision": self.revision,
         }
 
 
@@ -68,6 +70,7 @@ class Manifest:
     digest: str
     source: str
     parts: tuple[Part, ...] = field(default_factory=lambda: (Part(),))
+    name: str = ""  # the bundle's name (decision logs' `bundles`) when a part has no label
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -80,7 +83,7 @@ def write_atomically(path: Path, data: bytes) -> None:
 def read_manifest(snapshot: Path) -> Manifest:
     raw = orjson.loads((snapshot / MANIFEST).read_bytes())
     parts = tuple(Part(**p) for p in raw.get("parts") or [{}])
-    return Manifest(raw["digest"], raw.get("source", ""), parts)
+    return Manifest(raw["digest"], raw.get("source", ""), parts, raw.get("name", ""))
 
 
 class RunDirectory:
@@ -93,7 +96,12 @@ class RunDirectory:
 
     # --- snapshots -----------------------------------------------------------------------------
     def snapshot(
-        self, files: Iterable[tuple[str, bytes]], *, source: str, parts: Sequence[Part] = (Part(),)
+        self,
+        files: Iterable[tuple[str, bytes]],
+        *,
+        source: str,
+        parts: Sequence[Part] = (Part(),),
+        bundle: str = "",
     ) -> tuple[str, Path]:
         """Store the given (relative name, bytes) files as a snapshot; (digest, its directory).
 
@@ -111,7 +119,8 @@ class RunDirectory:
             if tuple(parts) != (Part(),):
                 digest.update(orjson.dumps([asdict(p) for p in parts]))
             hexdigest = digest.hexdigest()
-            manifest = {"digest": hexdigest, "source": source, "parts": [asdict(p) for p in parts]}
+            manifest = {"digest": hexdigest, "source": source, "parts": [asdict(p) for p in parts],
+                        "name": bundle}  # fmt: skip
             (staged / MANIFEST).write_bytes(orjson.dumps(manifest))
             final = self.versions / hexdigest
             if final.is_dir():

@@ -3,8 +3,9 @@ encode -> metrics and decision log). Handlers never raise to the server: every f
 JSON answer, and a rule's failure is a decision, never a 500.
 
     POST /validate, /mutate          AdmissionReview v1 / v1beta1
-    GET|POST /v1/data/{path}         OPA-compatible decisions
-    GET /healthz, /readyz, /metrics
+    GET|POST /v1/data/{path}         OPA's decision API (`data_api`), also POST /v0/data/{path}
+    POST /                           and POST / (the default decision)
+    GET /healthz, /readyz, /metrics  admit's probes; GET /health[?bundles|plugins], OPA's
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import time
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -25,9 +26,11 @@ from admit.core.errors import AdmitError, RuleTimeout
 from admit.core.exceptions import PolicyException
 from admit.core.review import Request
 from admit.core.shape import InvalidRequest
-from admit.server import admission, data_api
+from admit.server import admission
+from admit.server.data_api import PREFIXES, DataAPI, requested_by
 from admit.server.deadline import Deadline
 from admit.server.errors import HTTPError
+from admit.server.health import Plugins, health
 from admit.server.metrics import CONTENT_TYPE, Metrics, exposition
 from admit.server.observers import Admission, Observer
 from admit.server.policies import ClusterSource, PolicySource
@@ -44,6 +47,7 @@ NO_VERSION = (
     "broken or not read yet: see the webhook's /readyz), so it denies until one loads"
 )
 JSON = [(b"content-type", b"application/json")]
+T = TypeVar("T")
 _PHASES = {"/validate": "validate", "/mutate": "mutate"}
 
 
@@ -105,8 +109,12 @@ class AdmitApp:
         slots: Slots | None = None,
         running: WorkerSlot | None = None,
         run_dir: Path | None = None,
+        data_api: DataAPI | None = None,
+        plugins: Plugins | None = None,
     ) -> None:
         self.policies = policies
+        self.data_api = data_api or DataAPI(max_body=max_body)
+        self.plugins = plugins  # what OPA's /health?plugins checks besides the bundle
         self.slots = slots
         self.running = running
         self.run_dir = run_dir
@@ -130,7 +138,7 @@ class AdmitApp:
             return
         started = perf_counter()
         path: str = scope["path"]
-        endpoint = path if path in _PHASES or not path.startswith("/v1/data") else "/v1/data"
+        endpoint = path if path in _PHASES else _endpoint(path)
         content_type = JSON
         try:
             status, payload, result = await self._route(scope, receive, path)
@@ -159,16 +167,20 @@ class AdmitApp:
         if phase is not None:
             _allow(method, "POST")
             body = await read_body(scope, receive, self.max_body)
-            return self.admit(body, path, phase)
-        if path.startswith("/v1/data"):
-            _allow(method, "GET", "POST")
+            return self.admit(body, path, phase, requested_by(scope))
+        if path.startswith(PREFIXES) or path == "/":
+            if path.startswith("/v1/data"):
+                _allow(method, "GET", "POST")
+            else:  # /v0/data and / take the input as the body, as OPA's webhook APIs do
+                _allow(method, "POST")
             body = b""
             if method == "POST":
                 body = await read_body(scope, receive, self.max_body)
-            policy_set, query_string = self.policies.current(), scope.get("query_string", b"")
-            return self.guarded(
-                lambda: data_api.answer(policy_set, path, method, body, query_string)
-            )
+            return self.data_api.answer(self.policies.current(), scope, body, self.guard)
+        if path == "/health" or path.startswith("/health/"):
+            _allow(method, "GET")
+            query = scope.get("query_string", b"").decode("latin-1")
+            return health(path, query, self.policies.current(), self.plugins)
         if path == "/healthz":
             return 200, b'{"status":"ok"}', "ok"
         if path == "/readyz":
@@ -179,7 +191,9 @@ class AdmitApp:
             return 200, exposition(live.directory if live else None, live), "ok"
         raise HTTPError(f"no such endpoint: {path}", status=404, code="not_found")
 
-    def admit(self, body: bytes, endpoint: str, phase: str) -> tuple[int, bytes, str]:
+    def admit(
+        self, body: bytes, endpoint: str, phase: str, requested_by: str = ""
+    ) -> tuple[int, bytes, str]:
         """Answer one AdmissionReview body: decode -> evaluate -> encode; then the observers."""
         started = perf_counter()
         api_version, raw = admission.decode_review(body)
@@ -193,7 +207,8 @@ class AdmitApp:
             raise admission.too_deep("request.object") from None
         payload = admission.answer(api_version, raw["uid"], decision, mutating=phase == "mutate")
         seen = Admission(request, decision, body, endpoint, perf_counter() - started,
-                         policy_set.digest)  # fmt: skip
+                         policy_set.digest, answer=payload, requested_by=requested_by,
+                         policy_set=policy_set)  # fmt: skip
         for observe in self.observers:  # none can fail the request (see `observers`)
             try:
                 observe(seen)
@@ -223,16 +238,20 @@ class AdmitApp:
             if self.running is not None:
                 self.running.done()
 
-    def guarded(self, answer: Callable[[], tuple[int, bytes, str]]) -> tuple[int, bytes, str]:
-        """A data API answer within the rule timeout."""
+    def guard(self, work: Callable[[], T]) -> T:
+        """`work()` (decisions) within the rule timeout (`RuleTimeout` when it ran out)."""
         deadline = self.deadline
-        if deadline is None:
-            return answer()
         try:
-            return deadline.run(answer)
+            if deadline is None:
+                return work()
+            return deadline.run(work)
         except RuleTimeout:
+            assert deadline is not None
             message = f"the decision exceeded the {deadline.seconds:g}s rule timeout"
-            return 500, orjson.dumps({"code": "internal_error", "message": message}), "error"
+            raise RuleTimeout(message) from None
+        finally:
+            if self.running is not None:  # no rule runs now: a later death is not its fault
+                self.running.done()
 
     def readiness(self) -> tuple[int, bytes, str]:
         """Ready when a good policy version is served by every worker and the cluster cache is
@@ -252,6 +271,8 @@ class AdmitApp:
                 "source": policy_set.source,
                 "rules": len(policy_set.rules),
                 "restored": bool((status.get("served") or {}).get("restored")),
+                "revision": (status.get("served") or {}).get("revision", ""),
+                "bundles": {name: {"revision": r} for name, r in policy_set.bundles.items()},
             }
             if policy_set.exceptions:  # those about to lapse, and those that did
                 body["exceptions"] = exceptions_due(policy_set.exceptions)
@@ -289,7 +310,18 @@ def exceptions_due(exceptions: tuple[PolicyException, ...]) -> dict[str, Any]:
     }
 
 
-_KNOWN_ENDPOINTS = frozenset({"/validate", "/mutate", "/v1/data", "/readyz", "/healthz"})
+_KNOWN_ENDPOINTS = frozenset(
+    {"/validate", "/mutate", "/v1/data", "/v0/data", "/", "/health", "/readyz", "/healthz"}
+)
+
+
+def _endpoint(path: str) -> str:
+    """The metrics label of a path: the data APIs' paths and the health checks grouped."""
+    for prefix in (*PREFIXES, "/health"):
+        if path.startswith(prefix):
+            return prefix
+    return path
+
 
 
 def _allow(method: str, *allowed: str) -> None:

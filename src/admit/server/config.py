@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from admit.core.decision import DEFAULT_MESSAGE_FORMAT, message_format_problem
+from admit.server.decision_log import DecisionLogSettings
+from admit.server.decision_upload import UploadSettings
 
 MiB = 1024 * 1024
 
@@ -32,8 +34,10 @@ class ServerConfig:
     handshake_timeout: float = 5.0  # also bounds the TLS close (uvloop's default: 60 s and 30 s)
     max_connections: int = 1024  # per worker: handshaking, idle and busy connections together
     drain_timeout: float = 25.0
-    decision_log: str | None = "-"
-    decision_log_requests: bool = False  # each line holds the whole request (for admit replay)
+    decision_log: str | None = "-"  # where decision-log events go: a file, "-" (stdout), None
+    decision_logs: DecisionLogSettings = field(default_factory=DecisionLogSettings)
+    decision_upload: UploadSettings | None = None  # ship events to an HTTP service as OPA does
+    default_decision: str = "system/main"  # what `POST /` answers (OPA's default_decision)
     metrics_dir: Path | None = None
     tls_poll_interval: float = 1.0
     feed_socket: Path | None = None  # where workers send decisions for the console (None: off)

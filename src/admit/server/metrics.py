@@ -25,6 +25,7 @@ from prometheus_client.core import (
     HistogramMetricFamily,
 )
 
+from admit.core.engine import PolicySet
 from admit.server.observers import Admission
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -82,6 +83,11 @@ class Metrics:
         self._requests = _Series(REQUEST_BUCKETS)
         self._rules = _Series(_RULE_BUCKETS_NS)  # by (policy, rule, result), in nanoseconds
         self.bundle = ""
+        self.decision_log: dict[str, int] = {}  # decision-log events by outcome (see collect)
+
+    def serves(self, policy_set: PolicySet) -> None:
+        """A policy store's subscriber: the bundle this worker answers with from now on."""
+        self.bundle = policy_set.digest
 
     def request(self, endpoint: str, result: str, seconds: float) -> None:
         self._requests.observe((endpoint, result), seconds)
@@ -125,6 +131,7 @@ class Metrics:
             "latency": [[*k, v] for k, v in self._requests.histograms().items()],
             "rule_results": [[*k, v] for k, v in self.rule_results.items()],
             "rule_latency": [[*k, v] for k, v in self.rule_latency().items()],
+            "decision_log": [[k, v] for k, v in sorted(self.decision_log.items())],
         }
 
     def flush(self) -> None:
@@ -265,6 +272,23 @@ class _Collector:
         for labels, value in sorted(_sum_counters(s, "quarantined").items()):
             quarantined.add_metric(list(labels), value)
         yield quarantined
+        events = CounterMetricFamily(
+            "admit_decision_log_events",
+            "Decision-log events by outcome: uploaded (to --decision-log-url), dropped (the "
+            "upload buffer overflowed, or the service was down at exit), too_large (even "
+            "without input and result), dropped_by_policy (system/log/drop), failed (not built).",
+            labels=["outcome"],
+        )
+        for labels, value in sorted(_sum_counters(s, "decision_log").items()):
+            if labels[0] != "failures":
+                events.add_metric(list(labels), value)
+        yield events
+        failures = CounterMetricFamily(
+            "admit_decision_log_upload_failures",
+            "Decision-log uploads that failed (each batch is retried with backoff).",
+        )
+        failures.add_metric([], _sum_counters(s, "decision_log").get(("failures",), 0))
+        yield failures
         yield from _audit_families([x for x in s if _alive(x["pid"])])
         info = GaugeMetricFamily(
             "admit_bundle_info", "The bundle each live worker serves.", labels=["digest"]

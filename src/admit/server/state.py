@@ -106,9 +106,9 @@ class WorkerSlot:
 
 def _marking(func: Callable[..., Any], index: int, slot: Slot) -> Callable[..., Any]:
     @functools.wraps(func)
-    def marked(subject: Any, **arguments: Any) -> Any:
+    def marked(subject: Any, *data: Any, **arguments: Any) -> Any:  # data: see Rule.with_data
         slot.rule = index
-        return func(subject, **arguments)
+        return func(subject, *data, **arguments)
 
     return marked
 

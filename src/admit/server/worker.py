@@ -24,14 +24,17 @@ from typing import Any
 import uvicorn
 import uvloop
 
+from admit import __version__
 from admit.core.engine import PolicySet
 from admit.server.app import AdmitApp
 from admit.server.config import ServerConfig
 from admit.server.connections import tls_http
-from admit.server.decision_log import DecisionLog
+from admit.server.data_api import DataAPI
+from admit.server.decision_log import DecisionLog, new_decision_id
+from admit.server.decision_upload import DecisionUploader
 from admit.server.feed import FLUSH_EVERY, FeedPublisher
 from admit.server.metrics import Metrics
-from admit.server.observers import Observer, rule_errors
+from admit.server.observers import Observer, data_errors, rule_errors
 from admit.server.policies import ClusterSource, PolicySource
 from admit.server.protocol import RequestDeadlineProtocol, with_request_timeout
 from admit.server.state import Slots, WorkerSlot
@@ -73,6 +76,7 @@ async def _every(seconds: float, chore: Callable[[], object]) -> None:
 
 
 DRAIN_GRACE = 2.0  # seconds an idle kept-alive connection may still bring a request on SIGTERM
+UPLOAD_GRACE = 5.0  # seconds the decision-log uploader may take to ship its last events
 
 
 class DrainingServer(uvicorn.Server):
@@ -123,19 +127,37 @@ def run_worker(
 ) -> None:
     """Serve until SIGTERM (graceful: in-flight requests complete) or SIGINT."""
     protect_std_streams()
+    metrics = Metrics(config.metrics_dir)
     os.register_at_fork(after_in_child=_never_serve)
+    # From now on SIGTERM and SIGINT stop the worker by returning, never by the default action:
+    # one that comes while it starts (before uvicorn takes them) is noted and acted on by the
+    # heartbeat; uvicorn raises them again once it has stopped, and then they only get noted.
+    stop_asked: list[int] = []
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda signum, frame: stop_asked.append(signum))
     slot.beat()
     policies = store(slot.marked)
     policies.subscribe(slot.serves)
+    policies.subscribe(metrics.serves)
     policies.refresh()  # the published version, loaded before the first request is accepted
     tls = ReloadingContext(config.tls_cert, config.tls_key, config.ssl_context)
-    decision_log = DecisionLog(config.decision_log, requests=config.decision_log_requests)
-    metrics = Metrics(config.metrics_dir)
+    uploader = None
+    if config.decision_upload is not None:
+        uploader = DecisionUploader(config.decision_upload, user_agent=f"admit/{__version__}")
+    ship = uploader.add if uploader is not None else None
+    decision_log = DecisionLog(config.decision_log, config.decision_logs, ship=ship)
     cluster = cluster_factory() if cluster_factory is not None else None
     feed = FeedPublisher(config.feed_socket) if config.feed_socket is not None else None
-    observers: list[Observer] = [metrics.observe, decision_log.observe, rule_errors]
+    observers: list[Observer] = [metrics.observe, decision_log.record, rule_errors]
     if feed is not None:
         observers.append(feed.observe)
+    data_api = DataAPI(
+        default_decision=config.default_decision,
+        decision_ids=new_decision_id if decision_log.enabled else None,
+        observers=[decision_log.record_data, data_errors],
+        version=__version__,
+        max_body=config.max_body,
+    )
     app = AdmitApp(
         policies,
         max_body=config.max_body,
@@ -146,6 +168,8 @@ def run_worker(
         slots=slots,
         running=slot,
         run_dir=config.run_dir,
+        data_api=data_api,
+        plugins=uploader,
     )
     app.install_deadline()
     http = with_request_timeout(config.client_timeout)
@@ -173,13 +197,16 @@ def run_worker(
     server = DrainingServer(uv, http)
 
     def publish_metrics() -> None:
-        current = policies.current()
-        metrics.bundle = current.digest if current is not None else ""
+        metrics.decision_log = decision_log.counts()
+        if uploader is not None:
+            metrics.decision_log.update(uploader.counts())
         metrics.flush()
 
     def beat() -> None:
         slot.beat()
         _reap_forked()
+        if stop_asked and server.started:  # asked to stop while starting
+            server.should_exit = True
 
     async def main() -> None:
         chores = [
@@ -191,6 +218,8 @@ def run_worker(
         ]
         if feed is not None:
             chores.append(asyncio.ensure_future(_every(FLUSH_EVERY, feed.flush)))
+        if uploader is not None:
+            chores.append(asyncio.ensure_future(uploader.run()))
         if cluster is not None:
 
             def reads() -> tuple[Any, ...]:
@@ -212,13 +241,10 @@ def run_worker(
             for chore in chores:
                 chore.cancel()
             decision_log.close()
+            if uploader is not None:  # the last events get one more try, within the drain
+                await uploader.drain(min(UPLOAD_GRACE, config.drain_timeout))
             publish_metrics()
 
-    # uvicorn takes SIGTERM and SIGINT while it serves, then raises them again once it has
-    # stopped: with the default action, that ended the process before the decision log's last
-    # lines were written. Once uvicorn has stopped, this worker ends by returning.
-    for stop in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(stop, lambda signum, frame: None)
     beat()
     # Everything loaded so far (modules, the bundle) lives as long as the worker: keep it out of
     # the garbage collector's scans, which otherwise dominate the per-request cost.

@@ -157,7 +157,8 @@ async function policiesPage(main, focus) {
 function revisionText(r) {
   if (!r) return "no bundle served";
   const published = r.published ? ` · published ${clock(r.published)}` : "";
-  return `bundle ${r.digest.slice(0, 12)} · ${r.rules} rules${published}${r.restored ? " · restored from --state-dir" : ""}`;
+  const revision = r.revision ? ` · revision ${r.revision}` : "";
+  return `bundle ${r.digest.slice(0, 12)}${revision} · ${r.rules} rules${published}${r.restored ? " · restored from --state-dir" : ""}`;
 }
 
 async function refreshRevision() {
