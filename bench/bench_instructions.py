@@ -51,7 +51,7 @@ def application(kind: str, log: Path) -> Any:
     from admit.server.observers import rule_errors
 
     metrics = Metrics(None)
-    watching = [metrics.observe, DecisionLog(str(log)).observe, rule_errors]
+    watching = [metrics.observe, DecisionLog(str(log)).record, rule_errors]
     return AdmitApp(policies, metrics=metrics, observers=watching)
 
 

@@ -56,3 +56,20 @@ def test_import_admit_loads_only_the_standard_library_and_the_patch_library():
     assert not forbidden, forbidden
     assert "yaml" not in loaded
     assert "click" not in loaded
+
+
+def test_admit_serve_loads_neither_other_commands_nor_their_libraries():
+    """The webhook's workers are forked with what `admit serve` imported: the YAML-free,
+    cluster-client-free and CA-free server, not every command of the CLI."""
+    code = (
+        "import sys; from admit.cli import cli; cli.get_command(None, 'serve'); "
+        "print('\\n'.join(sorted(sys.modules)))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout.split()
+    commands = {"admit.cli.check", "admit.cli.audit", "admit.cli.install", "admit.cli.replay"}
+    assert not commands & set(loaded)
+    libraries = {m.split(".")[0] for m in loaded} & {"cryptography", "lightkube", "jinja2"}
+    assert not libraries, libraries
+    assert "admit.console.app" not in loaded  # imported by the console process, if one runs

@@ -10,15 +10,11 @@ import yaml
 from click.testing import CliRunner
 
 from admit.cli import cli
-from admit.cli.install import certs, manifests, uninstall
 from admit.core.match import LabelSelector
 from admit.kube.certs import fingerprint, make_ca, make_serving_cert, service_names, write_pair
 from tests.cli.test_check import run
 from tests.helpers import SEED, write_bundle
 from tests.kube.rendering import assert_valid, by_kind, verify_for
-
-for _command in (certs, manifests, uninstall):  # a no-op once admit.cli registers them
-    cli.commands.setdefault(_command.name or "", _command)
 
 
 @pytest.fixture(scope="module")

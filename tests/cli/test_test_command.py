@@ -5,8 +5,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from admit.cli import cli, main
-from admit.cli.test import run_tests
+from admit.cli import main
 from tests.helpers import write_bundle
 
 RULES = '''
@@ -65,12 +64,6 @@ cases:
   patch:
   - {{op: add, path: /spec/containers/0/imagePullPolicy, value: IfNotPresent}}
 """
-
-
-@pytest.fixture(autouse=True)
-def _registered():
-    if "test" not in cli.commands:  # until admit.cli registers the command itself
-        cli.add_command(run_tests)
 
 
 def run(capsys, *args):

@@ -8,8 +8,7 @@ from collections import defaultdict
 import pytest
 
 import admit
-from admit.cli import cli, main
-from admit.cli.test import run_tests
+from admit.cli import main
 from admit.loading.config import normalise
 from admit.loading.loader import load_bundle
 from admit.loading.testcases import discover, read_case_file
@@ -18,12 +17,6 @@ from admit.testing import request
 from tests.helpers import deployment
 
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
-
-
-@pytest.fixture(autouse=True)
-def _registered():
-    if "test" not in cli.commands:  # until admit.cli registers the command itself
-        cli.add_command(run_tests)
 
 
 def run(capsys, *args):

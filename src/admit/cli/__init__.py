@@ -7,22 +7,50 @@ cannot start (port taken, TLS files unusable). Only `main` turns errors into exi
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
 from admit import __version__
-from admit.cli.audit import audit
-from admit.cli.build import build
-from admit.cli.capture import capture_command
-from admit.cli.check import check
-from admit.cli.completion import completion
-from admit.cli.install import certs, manifests, uninstall
-from admit.cli.kinds import kinds
-from admit.cli.replay import replay_command
-from admit.cli.serve import eval_command, serve
-from admit.cli.test import run_tests
 from admit.core.errors import AdmitError, BundleError
+
+# Each command by name: the module and attribute that define it, imported when the command
+# runs, so that `admit serve` loads the server and not YAML parsing, the cluster client or the
+# certificate authority of other commands (its workers are forked with what it imported).
+COMMANDS = {
+    "check": "admit.cli.check:check",
+    "audit": "admit.cli.audit:audit",
+    "replay": "admit.cli.replay:replay_command",
+    "serve": "admit.cli.serve:serve",
+    "eval": "admit.cli.serve:eval_command",
+    "build": "admit.cli.build:build",
+    "certs": "admit.cli.install:certs",
+    "manifests": "admit.cli.install:manifests",
+    "uninstall": "admit.cli.install:uninstall",
+    "test": "admit.cli.test:run_tests",
+    "capture": "admit.cli.capture:capture_command",
+    "kinds": "admit.cli.kinds:kinds",
+    "completion": "admit.cli.completion:completion",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose commands (`COMMANDS`) are imported when they are used; `--help` and shell
+    completion of the group import them all, to list them."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return self.commands.get(cmd_name)
+        module, attribute = COMMANDS[cmd_name].split(":")
+        command = getattr(importlib.import_module(module), attribute)
+        assert isinstance(command, click.Command)
+        self.add_command(command, cmd_name)
+        return command
+
 
 EPILOG = """\b
 Exit codes: 0 ok, 1 an enforced rule failed (or warned, with --fail-on-warn),
@@ -34,6 +62,7 @@ Shell completion: eval "$(admit completion bash)" (or zsh, fish).
 
 
 @click.group(
+    cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
     epilog=EPILOG,
 )
@@ -47,21 +76,6 @@ def cli() -> None:
     Serve them as an admission webhook (HTTPS, self-signed for local use):
       admit serve examples/seed --self-signed
     """
-
-
-cli.add_command(check)
-cli.add_command(audit)
-cli.add_command(replay_command, "replay")
-cli.add_command(serve)
-cli.add_command(eval_command)
-cli.add_command(build)
-cli.add_command(certs)
-cli.add_command(manifests)
-cli.add_command(uninstall)
-cli.add_command(run_tests)
-cli.add_command(capture_command)
-cli.add_command(kinds)
-cli.add_command(completion)
 
 
 def main(argv: list[str] | None = None) -> None:
