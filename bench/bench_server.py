@@ -1,10 +1,12 @@
 """Load benchmark of `admit serve examples/seed` against its ceiling, in the same run.
 
     .venv/bin/python bench/bench_server.py [--rounds 5] [--duration 3] [--workers 1 --workers 2]
+        [--review NAME ...]
 
-wrk (HTTPS, keep-alive, one thread) POSTs a recorded kube-apiserver AdmissionReview (the
-validating UPDATE of the origin's pod, 6.3 KB) at 1 and 64 connections to two servers running
-side by side, alternating short slices between them so that both see the same machine:
+wrk (HTTPS, keep-alive, one thread) POSTs recorded kube-apiserver AdmissionReviews (by default
+three: the validating UPDATE of the origin's pod, allowed; a CREATE of a pod from the trusted
+registry, allowed; a CREATE of `nginx:1.21.1`, denied) at 1 and 64 connections to two servers
+running side by side, alternating short slices between them so that both see the same machine:
 - admit: `admit serve examples/seed` with metrics and the decision log (to a file) on;
 - ceiling: `bench/ceiling.py`, the same server stack with an app that only parses the JSON and
   answers a fixed allow.
@@ -35,6 +37,12 @@ FIXTURE = (
     ROOT
     / "tests/fixtures/apiserver/admission/07-pod-update-label--02-validate-UPDATE-pod-web-server.json"
 )
+REVIEWS = (
+    FIXTURE.stem,  # the validating UPDATE of the origin's pod (allowed)
+    "06-pod-create-web-server-registry-1.21.1--02-validate-CREATE-pod-web-server",  # allowed
+    "02-pod-create-web-server-nginx-1.21.1--02-validate-CREATE-pod-web-server",  # denied
+)
+SHORT = {REVIEWS[0]: "UPDATE allowed", REVIEWS[1]: "CREATE allowed", REVIEWS[2]: "CREATE denied"}
 LUA = """
 local f = io.open(os.getenv("ADMIT_BENCH_BODY"), "rb")
 wrk.method = "POST"
@@ -212,20 +220,67 @@ def compare(
     return loads
 
 
+Row = tuple[int, str, dict[int, dict[str, list[Load]]], dict[str, float]]
+
+
+def print_tables(rows: list[Row], args: argparse.Namespace) -> None:
+    print(
+        f"Medians of {args.rounds} alternating {args.duration:g}-second slices per server, "
+        "review and concurrency.\n"
+    )
+    print(
+        "| workers | review | server | conns | req/s | p50 ms | p99 ms | errors | CPU µs/req "
+        "| RSS/worker MiB |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for workers, review, loads, rss in rows:
+        for name in ("ceiling", "admit"):
+            for c in (1, 64):
+                runs = loads[c][name]
+                print(
+                    f"| {workers} | {SHORT.get(review, review)} | {name} | {c} "
+                    f"| {median([x.rps for x in runs]):,.0f} "
+                    f"| {median([x.p50_ms for x in runs]):.2f} "
+                    f"| {median([x.p99_ms for x in runs]):.2f} | {sum(x.errors for x in runs)} "
+                    f"| {median([x.cpu_us for x in runs]):.0f} | {rss[name]:.1f} |"
+                )
+    print()
+    print(
+        "| workers | review | conns | admit/ceiling CPU per request | p99 | throughput "
+        "| CPU ratio per round |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for workers, review, loads, _ in rows:
+        for c in (1, 64):
+            pairs = list(zip(loads[c]["admit"], loads[c]["ceiling"], strict=True))
+            rps = [a.rps / b.rps for a, b in pairs]
+            p99 = [a.p99_ms / b.p99_ms for a, b in pairs]
+            cpu = [a.cpu_us / b.cpu_us for a, b in pairs]
+            each = " ".join(f"{r:.2f}" for r in cpu)
+            print(
+                f"| {workers} | {SHORT.get(review, review)} | {c} | {median(cpu):.2f}x "
+                f"| {median(p99):.2f}x | {median(rps):.0%} | {each} |"
+            )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=3.0, help="seconds per wrk slice")
     parser.add_argument("--rounds", type=int, default=5, help="slices per server and concurrency")
     parser.add_argument("--workers", type=int, action="append", default=[])
+    parser.add_argument(
+        "--review",
+        action="append",
+        default=[],
+        help="a recorded review's file name (without .json) in the fixtures; repeatable",
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="admit-bench-"))
     ca_path, cert, key = tls_files(tmp)
-    body = tmp / "review.json"
-    body.write_bytes(review_body(FIXTURE))
     lua = tmp / "post.lua"
     lua.write_text(LUA)
     print(f"python: {sys.version.split()[0]} ({sys.executable})", file=sys.stderr)
-    rows = []
+    rows: list[Row] = []
     for workers in args.workers or [1, os.cpu_count() or 1]:
         common = ["--tls-cert", str(cert), "--tls-key", str(key), "--workers", str(workers)]
         port_c, port_a = free_port(), free_port()
@@ -240,50 +295,20 @@ def main() -> None:
         try:
             admit = start("admit", admit_cmd, port_a, ca_path, tmp / "a.log")
             try:
-                print(f"{workers} worker(s):", file=sys.stderr)
-                loads = compare(ceiling, admit, args, lua, body)
-                rss = {s.name: median([rss_mib(p) for p in s.workers]) for s in (ceiling, admit)}
+                for review in args.review or REVIEWS:
+                    body = tmp / f"{review}.json"
+                    body.write_bytes(review_body(FIXTURE.parent / f"{review}.json"))
+                    print(f"{workers} worker(s), {review}:", file=sys.stderr)
+                    loads = compare(ceiling, admit, args, lua, body)
+                    rss = {
+                        s.name: median([rss_mib(p) for p in s.workers]) for s in (ceiling, admit)
+                    }
+                    rows.append((workers, review, loads, rss))
             finally:
                 stop(admit)
         finally:
             stop(ceiling)
-        rows.append((workers, loads, rss))
-    print(
-        f"Medians of {args.rounds} alternating {args.duration:g}-second slices per server and "
-        "concurrency.\n"
-    )
-    print(
-        "| workers | server | conns | req/s | p50 ms | p99 ms | errors | CPU µs/req "
-        "| RSS/worker MiB |"
-    )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for workers, loads, rss in rows:
-        for name in ("ceiling", "admit"):
-            for c in (1, 64):
-                runs = loads[c][name]
-                print(
-                    f"| {workers} | {name} | {c} | {median([x.rps for x in runs]):,.0f} "
-                    f"| {median([x.p50_ms for x in runs]):.2f} "
-                    f"| {median([x.p99_ms for x in runs]):.2f} | {sum(x.errors for x in runs)} "
-                    f"| {median([x.cpu_us for x in runs]):.0f} | {rss[name]:.1f} |"
-                )
-    print()
-    print(
-        "| workers | conns | admit/ceiling throughput | admit/ceiling p99 | admit/ceiling CPU "
-        "| throughput ratio per round |"
-    )
-    print("|---|---|---|---|---|---|")
-    for workers, loads, _ in rows:
-        for c in (1, 64):
-            pairs = list(zip(loads[c]["admit"], loads[c]["ceiling"], strict=True))
-            rps = [a.rps / b.rps for a, b in pairs]
-            p99 = [a.p99_ms / b.p99_ms for a, b in pairs]
-            cpu = [a.cpu_us / b.cpu_us for a, b in pairs]
-            each = " ".join(f"{r:.0%}" for r in rps)
-            print(
-                f"| {workers} | {c} | {median(rps):.0%} | {median(p99):.2f}x | {median(cpu):.2f}x "
-                f"| {each} |"
-            )
+    print_tables(rows, args)
 
 
 if __name__ == "__main__":
