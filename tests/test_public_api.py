@@ -56,3 +56,11 @@ def test_import_admit_loads_only_the_standard_library_and_the_patch_library():
     assert not forbidden, forbidden
     assert "yaml" not in loaded
     assert "click" not in loaded
+
+
+def test_admit_testing_exports_exactly_its_helpers():
+    import admit.testing
+
+    assert admit.testing.__all__ == ["check", "policy_set", "request", "run_cases"]
+    for name in admit.testing.__all__:
+        assert callable(getattr(admit.testing, name)), name

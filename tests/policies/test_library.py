@@ -12,9 +12,9 @@ from admit.cli import cli, main
 from admit.cli.test import run_tests
 from admit.loading.config import normalise
 from admit.loading.loader import load_bundle
-from admit.loading.testcases import discover, read_case_file
 from admit.policies import BUNDLES, ROOT, _images, library_path
 from admit.testing import request
+from admit.testing.cases import discover, read_case_file
 from tests.helpers import deployment
 
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}
