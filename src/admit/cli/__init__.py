@@ -17,10 +17,11 @@ from admit.cli.build import build
 from admit.cli.capture import capture_command
 from admit.cli.check import check
 from admit.cli.completion import completion
+from admit.cli.eval import eval_command
 from admit.cli.install import certs, manifests, uninstall
 from admit.cli.kinds import kinds
 from admit.cli.replay import replay_command
-from admit.cli.serve import eval_command, serve
+from admit.cli.serve import serve
 from admit.cli.test import run_tests
 from admit.core.errors import AdmitError, BundleError
 
