@@ -48,6 +48,8 @@ class BundlePath(click.ParamType[Path]):
 
 
 BUNDLE = BundlePath()
+FILE = click.Path(dir_okay=False, path_type=Path)
+DIRECTORY = click.Path(file_okay=False, path_type=Path)
 
 
 CONFIG_HELP = (

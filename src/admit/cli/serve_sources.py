@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from admit.cli.serve_settings import BundleServer, ServeSettings
+from admit.cli.opa_settings import BundleServer
+from admit.cli.serve_settings import ServeSettings
 
 if TYPE_CHECKING:
     from admit.loading.overrides import Overrides
