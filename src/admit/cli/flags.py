@@ -205,7 +205,7 @@ def _settings_option(flags: Mapping[str, Flag]) -> click.Option:
 
     def read(ctx: click.Context, param: click.Parameter, path: Path | None) -> Path | None:
         if path is not None:
-            ctx.default_map = {**(ctx.default_map or {}), **read_settings(path, flags)}
+            ctx.default_map = {**(ctx.default_map or {}), **read_settings(ctx, path, flags)}
         return path
 
     return click.Option(
@@ -223,8 +223,9 @@ def _settings_option(flags: Mapping[str, Flag]) -> click.Option:
     )
 
 
-def read_settings(path: Path, flags: Mapping[str, Flag]) -> dict[str, object]:
-    """A settings file's values by parameter name; every problem is a usage error, with its line."""
+def read_settings(ctx: click.Context, path: Path, flags: Mapping[str, Flag]) -> dict[str, object]:
+    """A settings file's values by parameter name, each checked as its option checks a value
+    (range, choice...); every problem is a usage error, with its line."""
     import yaml
 
     from admit.loading.yamlfile import LineDict, error_line, error_text, load_one
@@ -245,6 +246,7 @@ def read_settings(path: Path, flags: Mapping[str, Flag]) -> dict[str, object]:
         raise click.BadParameter(
             f"{path}: settings are a mapping of option names to values (port: 8443)"
         )
+    parameters = {p.name: p for p in ctx.command.params}
     values: dict[str, object] = {}
     problems = []
     for key, value in data.items():
@@ -254,15 +256,21 @@ def read_settings(path: Path, flags: Mapping[str, Flag]) -> dict[str, object]:
             close = difflib.get_close_matches(str(key), flags, n=1)
             hint = f" (did you mean {close[0]}?)" if close else ""
             problems.append(
-                f"{where}: unknown setting {key!r}{hint}; the settings are the long option "
-                "names of --help"
+                f"{where}: unknown setting {key!r}{hint}; settings are named as the long "
+                "options of --help"
             )
         elif (problem := _shape_problem(spec, value)) is not None:
             problems.append(f"{where}: {key}: {problem}")
         else:
+            try:
+                parameters[spec.name].type_cast_value(ctx, value)
+            except click.BadParameter as exc:
+                problems.append(f"{where}: {key}: {exc.message}")
             values[spec.name] = value
+    if len(problems) > 1:
+        raise click.BadParameter(f"{len(problems)} problems:\n  " + "\n  ".join(problems))
     if problems:
-        raise click.BadParameter("\n".join(problems))
+        raise click.BadParameter(problems[0])
     return values
 
 
