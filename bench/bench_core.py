@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from admit import Request, evaluate  # noqa: E402
 from admit.cli.check import check_manifests  # noqa: E402
+from admit.loading.files import Manifest, read_manifests  # noqa: E402
 from admit.loading.loader import load_bundle  # noqa: E402
-from admit.loading.manifests import Manifest, read_manifests  # noqa: E402
 
 FIXTURE = (
     ROOT / "tests/fixtures/apiserver/admission/"

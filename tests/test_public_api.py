@@ -73,3 +73,11 @@ def test_admit_serve_loads_neither_other_commands_nor_their_libraries():
     libraries = {m.split(".")[0] for m in loaded} & {"cryptography", "lightkube", "jinja2"}
     assert not libraries, libraries
     assert "admit.console.app" not in loaded  # imported by the console process, if one runs
+
+
+def test_admit_testing_exports_exactly_its_helpers():
+    import admit.testing
+
+    assert admit.testing.__all__ == ["check", "policy_set", "request", "run_cases"]
+    for name in admit.testing.__all__:
+        assert callable(getattr(admit.testing, name)), name

@@ -11,7 +11,7 @@ from admit.console.playground import evaluate_text
 from admit.core.engine import evaluate
 from admit.loading.capture import CaptureError, capture
 from admit.loading.loader import load_bundle
-from admit.testcases import run_bundle
+from admit.testing.runner import run_bundle
 from tests.helpers import ORIGIN_PODS, SEED
 
 

@@ -3,7 +3,7 @@
 import pytest
 
 from admit.kube.certs import make_ca, make_serving_cert, service_names
-from admit.kube.manifests import InstallOptions, bundle_files
+from admit.kube.install import InstallOptions, bundle_files
 from admit.loading.loader import load_bundle
 from tests.helpers import SEED, write_bundle
 from tests.kube.rendering import RICH_FILES

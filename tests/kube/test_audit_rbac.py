@@ -1,7 +1,7 @@
 """`admit manifests --audit-interval`: what the server's audit needs, and no more: list/watch of
 the kinds the rules judge, writing its policy reports, and its Lease in admit's namespace."""
 
-from admit.kube.manifests import InstallOptions, build_manifests, bundle_files
+from admit.kube.install import InstallOptions, build_manifests, bundle_files
 from tests.helpers import SEED
 
 

@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from admit.kube.chart import files_digest, helm_values
-from admit.kube.manifests import InstallOptions, build_manifests, bundle_files
+from admit.kube.install import InstallOptions, build_manifests, bundle_files
 from admit.kube.webhooks import admission_rules
 from admit.loading.loader import load_bundle
 from admit.policies import library_path

@@ -4,7 +4,7 @@ resource names from the API's kinds."""
 import pytest
 
 import admit
-from admit.kube.manifests import InstallOptions, build_manifests
+from admit.kube.install import InstallOptions, build_manifests
 from admit.kube.webhooks import admission_rules
 from admit.loading.loader import load_bundle
 from tests.helpers import SEED, recorded, recorded_review, write_bundle

@@ -11,9 +11,9 @@ import admit
 from admit.cli import main
 from admit.loading.config import normalise
 from admit.loading.loader import load_bundle
-from admit.loading.testcases import discover, read_case_file
 from admit.policies import BUNDLES, ROOT, _images, library_path
 from admit.testing import request
+from admit.testing.cases import discover, read_case_file
 from tests.helpers import deployment
 
 WORKLOADS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job", "CronJob"}

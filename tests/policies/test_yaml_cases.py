@@ -58,7 +58,7 @@ def test_pytest_collects_a_bundles_yaml_cases(tmp_path):
     write_bundle(tmp_path / "b", {"images.py": RULES, "tests/images_test.yaml": CASES})
     (tmp_path / "other_test.yaml").write_text("not: a test file of any bundle\n")
     # the plugin by module name, whether or not its entry point is installed
-    plugin = ["-p", "no:admit", "-p", "admit.pytest_plugin", "-p", "no:cacheprovider"]
+    plugin = ["-p", "no:admit", "-p", "admit.testing.pytest_plugin", "-p", "no:cacheprovider"]
     result = subprocess.run(
         [sys.executable, "-m", "pytest", *plugin, "-q", str(tmp_path)],
         capture_output=True,

@@ -23,7 +23,7 @@ COMMANDS = {
     "audit": "admit.cli.audit:audit",
     "replay": "admit.cli.replay:replay_command",
     "serve": "admit.cli.serve:serve",
-    "eval": "admit.cli.serve:eval_command",
+    "eval": "admit.cli.eval:eval_command",
     "build": "admit.cli.build:build",
     "certs": "admit.cli.install:certs",
     "manifests": "admit.cli.install:manifests",

@@ -31,8 +31,8 @@ from admit.core.cluster import Cluster, Key, object_key
 from admit.core.errors import InputError
 from admit.core.match import KindPattern
 from admit.core.reports import REPORT_APIS, Audited, ReportApi, Subject, reports
+from admit.loading.files import Manifest, Skipped, read_manifests
 from admit.loading.loader import load_bundle
-from admit.loading.manifests import Manifest, Skipped, read_manifests
 from admit.loading.overrides import Overrides
 
 FORMATS = ("table", "json", "junit", "report")

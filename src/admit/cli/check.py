@@ -28,8 +28,8 @@ from admit.core.engine import PolicySet, evaluate
 from admit.core.errors import InputError
 from admit.core.match import OPERATIONS
 from admit.core.offline import review_of
+from admit.loading.files import Manifest, Skipped, read_manifests
 from admit.loading.loader import load_bundle
-from admit.loading.manifests import Manifest, Skipped, read_manifests
 from admit.loading.overrides import Overrides
 from admit.loading.yamlfile import LineDict
 

@@ -21,7 +21,7 @@ from admit.cli.options import BUNDLE, BUNDLE_HELP, overrides_options
 from admit.core.errors import InputError
 from admit.kube import chart
 from admit.kube.certs import KeyPair, fingerprint, make_ca, make_serving_cert, service_names
-from admit.kube.manifests import DEFAULT_IMAGE, InstallOptions, build_manifests, bundle_files
+from admit.kube.install import DEFAULT_IMAGE, InstallOptions, build_manifests, bundle_files
 from admit.kube.options import MAX_TIMEOUT_SECONDS, FailurePolicy, cluster_name
 from admit.loading.loader import load_bundle
 from admit.loading.overrides import Overrides, merge_layers

@@ -48,6 +48,23 @@ class BundlePath(click.ParamType[Path]):
 
 
 BUNDLE = BundlePath()
+FILE = click.Path(dir_okay=False, path_type=Path)
+DIRECTORY = click.Path(file_okay=False, path_type=Path)
+
+
+CONFIG_HELP = (
+    "Overrides in admit.yaml's schema (policies: ...: parameters: ...), applied over the "
+    "bundle's own admit.yaml. Repeatable."
+)
+SET_HELP = (
+    "Set a parameter (or POLICY.RULE.PARAM, or action/on_error/enabled) over the bundle's "
+    "admit.yaml; the value is YAML. Repeatable; applied after --config."
+)
+MESSAGE_FORMAT_HELP = (
+    "How each denial and warning reads; may name "
+    + ", ".join("{" + f + "}" for f in MESSAGE_FIELDS)
+    + ". '[{policy}/{rule}] {message}' names the rule, as Kyverno and Gatekeeper do."
+)
 
 
 def overrides_options(func: F) -> F:
@@ -57,8 +74,7 @@ def overrides_options(func: F) -> F:
         "assignments",
         multiple=True,
         metavar="POLICY.PARAM=VALUE",
-        help="Set a parameter (or POLICY.RULE.PARAM, or action/on_error/enabled) over the "
-        "bundle's admit.yaml; the value is YAML. Repeatable; applied after --config.",
+        help=SET_HELP,
     )(func)
     return click.option(
         "--config",
@@ -66,12 +82,14 @@ def overrides_options(func: F) -> F:
         multiple=True,
         type=click.Path(dir_okay=False),
         metavar="FILE",
-        help="Overrides in admit.yaml's schema (policies: ...: parameters: ...), applied over "
-        "the bundle's own admit.yaml. Repeatable.",
+        help=CONFIG_HELP,
     )(func)
 
 
-def _check_format(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+def check_message_format(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> str | None:
+    """The option's callback: a format naming an unknown field is a usage error."""
     if value is None:
         return None
     problem = message_format_problem(value)
@@ -81,14 +99,12 @@ def _check_format(ctx: click.Context, param: click.Parameter, value: str | None)
 
 
 def message_format_option(func: F) -> F:
-    fields = ", ".join("{" + f + "}" for f in MESSAGE_FIELDS)
     return click.option(
         "--message-format",
         default=DEFAULT_MESSAGE_FORMAT,
         envvar="ADMIT_MESSAGE_FORMAT",
         show_default=True,
-        callback=_check_format,
+        callback=check_message_format,
         metavar="FORMAT",
-        help=f"How each denial and warning reads; may name {fields}. "
-        "'[{policy}/{rule}] {message}' names the rule, as Kyverno and Gatekeeper do.",
+        help=MESSAGE_FORMAT_HELP,
     )(func)

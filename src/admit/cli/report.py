@@ -22,7 +22,7 @@ from admit.core.decision import Decision, format_message
 from admit.core.engine import PolicySet
 from admit.core.errors import InputError
 from admit.core.outcome import RuleResult
-from admit.loading.manifests import STDIN_LABEL, Manifest, Skipped
+from admit.loading.files import STDIN_LABEL, Manifest, Skipped
 
 Reported = Literal["pass", "mutate", "fail", "warn", "audit", "excepted", "error", "skip"]
 REPORTED: tuple[Reported, ...] = (

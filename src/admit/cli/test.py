@@ -1,6 +1,6 @@
 """`admit test`: run the test cases stored with a bundle and report like pytest does.
 
-Reading and running live in `admit.loading.testcases` and `admit.testcases`; this command only
+Reading and running live in `admit.testing.cases` and `admit.testing.runner`; this command only
 chooses the output (text, json, junit) and the exit code.
 """
 
@@ -19,7 +19,7 @@ from admit.cli.options import BUNDLE, BUNDLE_HELP, overrides_options
 from admit.cli.terminal import wants_color
 from admit.core.errors import InputError
 from admit.loading.overrides import Overrides
-from admit.testcases import CaseResult, Report, run_bundle
+from admit.testing.runner import CaseResult, Report, run_bundle
 
 USAGE_EXIT = InputError.exit_code
 _COLOURS = {"passed": "green", "failed": "red", "error": "magenta"}

@@ -1,1 +1,1 @@
-"""Kubernetes adapters: certificates, manifests, cluster sources."""
+"""Kubernetes adapters: API access, certificates, the install's objects, cluster sources."""

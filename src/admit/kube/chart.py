@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from admit.core.engine import PolicySet
-from admit.kube.manifests import audit_reads, cluster_reads
+from admit.kube.install import audit_reads, cluster_reads
 from admit.kube.webhooks import WEBHOOK_KINDS, admission_rules
 
 

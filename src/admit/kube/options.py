@@ -41,7 +41,7 @@ _SERVICE_NAME = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # RFC 1035: Se
 @dataclass(frozen=True, slots=True, kw_only=True)
 class InstallOptions:
     """What to render. `ca` provides only its certificate (the `caBundle`); its key, if any, is
-    never rendered. `serving` and `files` (see `manifests.bundle_files`) are needed unless
+    never rendered. `serving` and `files` (see `install.bundle_files`) are needed unless
     `webhook_url` names a server outside the cluster.
 
     Access to the Kubernetes API is granted only as needed: `configmap_sources` serves every

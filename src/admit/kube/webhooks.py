@@ -6,7 +6,7 @@ apiserver calls admit only for what some rule can judge. It may over-approximate
 filters again) but must never leave out a request a rule matches: a Pod rule also brings the
 workload kinds whose pod templates it judges and the pod subresources that rewrite a pod.
 Resource names come from the kinds the bundle was loaded against, never from a guess. Pure;
-called by `admit.kube.manifests`.
+called by `admit.kube.install`.
 """
 
 from __future__ import annotations

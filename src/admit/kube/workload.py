@@ -4,7 +4,7 @@ Availability and containment are decided here: replicas spread over nodes and ke
 rollouts and drains, a stop that lets in-flight reviews finish, and a container that runs as
 non-root on a read-only root filesystem without capabilities (the `restricted` Pod Security
 Standard), since whoever controls this pod controls admission. Pure; called by
-`admit.kube.manifests`.
+`admit.kube.install`.
 """
 
 from __future__ import annotations

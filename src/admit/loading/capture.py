@@ -1,4 +1,4 @@
-"""Capturing a decision as a test case: the `*_test.yaml` case (`admit.loading.testcases`) that
+"""Capturing a decision as a test case: the `*_test.yaml` case (`admit.testing.cases`) that
 pins what the rules concluded of a request, so a denial seen in production becomes a regression
 test in one step. The console's "Save as test case" and `admit capture` both call `capture`.
 

@@ -18,8 +18,8 @@ import pytest
 
 if TYPE_CHECKING:
     from admit.core.errors import Problem
-    from admit.loading.testcases import Case
-    from admit.testcases import CaseResult, Runner
+    from admit.testing.cases import Case
+    from admit.testing.runner import CaseResult, Runner
 
 SUFFIXES = ("_test.yaml", "_test.yml")
 _RUNNERS = pytest.StashKey[dict[Path, "Runner"]]()
@@ -86,7 +86,7 @@ class CaseFileCollector(pytest.File):
 
     def _runner(self) -> Runner:
         from admit.loading.loader import load_bundle
-        from admit.testcases import Runner
+        from admit.testing.runner import Runner
 
         runners = self.config.stash.setdefault(_RUNNERS, {})
         if self.root not in runners:
@@ -94,7 +94,7 @@ class CaseFileCollector(pytest.File):
         return runners[self.root]
 
     def collect(self) -> Iterator[pytest.Item]:
-        from admit.loading.testcases import read_case_file
+        from admit.testing.cases import read_case_file
 
         runner = self._runner()
         case_file, problems = read_case_file(self.path, self.root)

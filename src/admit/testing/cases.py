@@ -1,7 +1,7 @@
 """The format of a bundle's own test cases: `*_test.yaml` files anywhere in the bundle, each a
 list of resources, how they reach admission, and what each policy or rule must conclude of
 them. This module reads and checks them (every problem with its line, like `admit.yaml`);
-`admit.testcases` runs them. The format:
+`admit.testing.runner` runs them. The format:
 
     config:                        # optional, admit.yaml-style overrides for this file's cases
       policies: {require-labels: {parameters: {labels: [team]}}}
@@ -43,8 +43,8 @@ import yaml
 from admit.core.errors import InputError, Problem
 from admit.core.match import OPERATIONS
 from admit.core.outcome import OUTCOMES, Outcome
+from admit.loading.files import Skipped, read_manifests
 from admit.loading.loader import bundle_files, policy_name
-from admit.loading.manifests import Skipped, read_manifests
 from admit.loading.yamlfile import LineDict, error_line, error_text, load_one
 
 SUFFIXES = ("_test.yaml", "_test.yml")

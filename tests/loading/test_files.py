@@ -4,7 +4,7 @@ import io
 import json
 
 from admit.core.errors import InputError
-from admit.loading.manifests import Manifest, Skipped, read_manifests
+from admit.loading.files import Manifest, Skipped, read_manifests
 
 
 def _read(*paths):

@@ -1,4 +1,4 @@
-"""Running a bundle's test cases (read by `admit.loading.testcases`) and comparing what the
+"""Running a bundle's test cases (read by `admit.testing.cases`) and comparing what the
 rules concluded with what the cases expect. `admit test`, the pytest plugin and
 `admit.testing.run_cases` all run cases here.
 
@@ -27,8 +27,8 @@ from admit.core.outcome import Outcome, RuleResult
 from admit.loading.config import apply_config, normalise
 from admit.loading.loader import load_bundle
 from admit.loading.overrides import Overrides
-from admit.loading.testcases import Case, CaseFile, Expectation, discover, read_case_file
 from admit.loading.yamlfile import LineDict
+from admit.testing.cases import Case, CaseFile, Expectation, discover, read_case_file
 
 _RANK = {"skip": 0, "pass": 1, "excepted": 2, "warn": 3, "fail": 4, "error": 5}
 Verdict = Literal["passed", "failed", "error"]

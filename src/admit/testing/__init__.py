@@ -1,5 +1,5 @@
-"""Helpers for testing rules with plain pytest: build a policy set from functions, a request
-from a manifest, and evaluate.
+"""Testing rules with plain pytest: build a policy set from functions, a request from a
+manifest, and evaluate.
 
     from admit.testing import check
     decision = check(pod_manifest, trusted_registry)
@@ -9,6 +9,10 @@ and run a bundle's YAML test cases (`*_test.yaml`) from a plain test:
 
     from admit.testing import run_cases
     def test_policies(): run_cases("policies/")
+
+The package also holds what `admit test` is made of: the case format (`cases.py`), the runner
+that compares conclusions with expectations (`runner.py`) and the pytest plugin that collects
+`*_test.yaml` files (`pytest_plugin.py`). None of it imports the server.
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from admit.core.review import Request
 from admit.core.rules import Rule, rules_of
 
 if TYPE_CHECKING:
-    from admit.testcases import Report
+    from admit.testing.runner import Report
+
+__all__ = ["check", "policy_set", "request", "run_cases"]
 
 
 def policy_set(
@@ -97,7 +103,7 @@ def run_cases(bundle: str | os.PathLike[str], *, select: str | None = None) -> R
     plain pytest test can be the single line `run_cases("policies/")`. A bundle that does not
     load raises its `BundleError`.
     """
-    from admit.testcases import run_bundle
+    from admit.testing.runner import run_bundle
 
     report = run_bundle(bundle, select=select)
     if not report.results and not report.problems:

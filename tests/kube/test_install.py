@@ -16,7 +16,7 @@ from cryptography.x509.oid import NameOID
 import admit
 from admit.core.match import LabelSelector
 from admit.kube.certs import KeyPair, make_ca, make_serving_cert, service_names
-from admit.kube.manifests import (
+from admit.kube.install import (
     InstallOptions,
     build_manifests,
     bundle_files,
