@@ -5,7 +5,10 @@
 RSS counts every page a process maps, so the pages a worker shares with the supervisor it was
 forked from are counted once per process; PSS divides each shared page among its sharers (the
 sum over a tree is the memory the tree really holds) and USS counts only a process's private
-pages (what one more worker costs). Both come from /proc/<pid>/smaps_rollup.
+pages (what one more worker costs). Both come from /proc/<pid>/smaps_rollup. The pages of shared
+libraries and of the Python binary are also shared with every other process on the machine that
+maps the same files, so the file-backed part of PSS moves with what else runs; the anonymous
+part (the heap, what the tree itself allocated) does not.
 
 The script starts `admit serve examples/seed` with a serving certificate made beforehand, as in
 production (`--self-signed` would add the ~7.5 MB of `cryptography`'s code that making a key
@@ -39,7 +42,7 @@ def smaps(pid: int) -> dict[str, int]:
         name, value = line.split(":", 1)
         fields[name] = int(value.split()[0])
     private = fields["Private_Clean"] + fields["Private_Dirty"] + fields.get("Swap", 0)
-    return {"rss": fields["Rss"], "pss": fields["Pss"], "uss": private}
+    return {"rss": fields["Rss"], "pss": fields["Pss"], "anon": fields["Pss_Anon"], "uss": private}
 
 
 def roles(log: str, supervisor: int) -> dict[int, str]:
@@ -98,8 +101,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=500)
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="admit-memory-"))
-    print("| workers | role | processes | PSS MiB | USS MiB | RSS MiB |")
-    print("|---|---|---|---|---|---|")
+    print("| workers | role | processes | PSS MiB | of it anonymous | USS MiB | RSS MiB |")
+    print("|---|---|---|---|---|---|---|")
     for workers in args.workers or [1, 2]:
         print(f"{workers} worker(s)...", file=sys.stderr, flush=True)
         found = measure(workers, args.console, args.requests, tmp)
@@ -107,13 +110,15 @@ def main() -> None:
             each = [figures for r, figures in found.values() if r == role]
             if not each:
                 continue
-            pss, uss, rss = (
-                sum(f[k] for f in each) / 1024 / len(each) for k in ("pss", "uss", "rss")
+            pss, anon, uss, rss = (
+                sum(f[k] for f in each) / 1024 / len(each) for k in ("pss", "anon", "uss", "rss")
             )
             count = f"{len(each)} (each)" if len(each) > 1 else "1"
-            print(f"| {workers} | {role} | {count} | {pss:.1f} | {uss:.1f} | {rss:.1f} |")
-        total = sum(f["pss"] for _, f in found.values()) / 1024
-        print(f"| {workers} | **tree** | {len(found)} | **{total:.1f}** | | |")
+            print(
+                f"| {workers} | {role} | {count} | {pss:.1f} | {anon:.1f} | {uss:.1f} | {rss:.1f} |"
+            )
+        total, anon = (sum(f[k] for _, f in found.values()) / 1024 for k in ("pss", "anon"))
+        print(f"| {workers} | **tree** | {len(found)} | **{total:.1f}** | **{anon:.1f}** | | |")
 
 
 if __name__ == "__main__":
