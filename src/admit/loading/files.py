@@ -26,6 +26,18 @@ from admit.loading.yamlfile import LineDict, error_line, error_text, load_all
 SUFFIXES = frozenset({".yaml", ".yml", ".json"})
 STDIN = "-"
 STDIN_LABEL = "<stdin>"
+
+
+def read_input(source: str) -> str | InputError:
+    """The text of a file, or of stdin for `-`; what cannot be read is an `InputError` naming
+    it (for the caller to report and go on)."""
+    label = STDIN_LABEL if source == STDIN else source
+    try:
+        return sys.stdin.read() if source == STDIN else Path(source).read_text("utf-8")
+    except FileNotFoundError:
+        return InputError("no such file or directory", path=label)
+    except (OSError, UnicodeDecodeError) as exc:
+        return InputError(f"cannot read: {exc}", path=label)
 # Files of tools that render manifests rather than API objects: kube-apiserver never sees them.
 _TOOL_GROUPS = {
     "kustomize.config.k8s.io": "a kustomization: check `kustomize build` output through stdin",
@@ -152,13 +164,9 @@ def read_manifests(
     only = PathFilter(tuple(include), tuple(exclude))
     for source in _files(paths, only):
         label = STDIN_LABEL if source == STDIN else source
-        try:
-            text = sys.stdin.read() if source == STDIN else Path(source).read_text("utf-8")
-        except FileNotFoundError:
-            yield InputError("no such file or directory", path=label)
-            continue
-        except (OSError, UnicodeDecodeError) as exc:
-            yield InputError(f"cannot read: {exc}", path=label)
+        text = read_input(source)
+        if isinstance(text, InputError):
+            yield text
             continue
         try:
             for document, (line, doc) in enumerate(_documents(label, text), 1):

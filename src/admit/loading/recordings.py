@@ -14,15 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 from admit.core.errors import InputError
 from admit.core.replay import Verdict
-
-STDIN = "-"
+from admit.loading.files import STDIN, STDIN_LABEL, read_input
 
 
 class Recording(NamedTuple):
@@ -120,14 +118,10 @@ def read_recordings(paths: Iterable[str]) -> Iterator[Recording | InputError]:
             for file in _json_files(Path(path)):
                 yield from read_recordings([str(file)])
             continue
-        label = "<stdin>" if path == STDIN else path
-        try:
-            text = sys.stdin.read() if path == STDIN else Path(path).read_text("utf-8")
-        except FileNotFoundError:
-            yield InputError("no such file or directory", path=label)
-            continue
-        except (OSError, UnicodeDecodeError) as exc:
-            yield InputError(f"cannot read: {exc}", path=label)
+        label = STDIN_LABEL if path == STDIN else path
+        text = read_input(path)
+        if isinstance(text, InputError):
+            yield text
             continue
         if "\n" not in text.strip():  # one line: a decision log's, or a compact review
             yield from _lines(label, text)

@@ -210,16 +210,15 @@ class DecisionLog:
                 b',"input":' if review else b"", review, b',"result":', answer,
                 b',"metrics":', metrics, b',"results":[', b",".join(parts), b"]}\n",
             ))  # fmt: skip
-            if self.settings.mask or _has_log_policy(policy_set):
-                masked = self._masked(line, policy_set)
-                if masked is None:
+            if (
+                self.settings.mask
+                or _has_log_policy(policy_set)
+                or len(line) > self.settings.max_event_bytes
+            ):
+                finished = self._finished(line, policy_set)
+                if finished is None:
                     return
-                line = masked
-            if len(line) > self.settings.max_event_bytes:
-                cut = self._cut(line)
-                if cut is None:
-                    return
-                line = cut
+                line = finished
         except InvalidRequest:  # the request's own fault, found reading it (a malformed oldObject)
             raise
         except Exception:
@@ -295,23 +294,30 @@ class DecisionLog:
                  "us": e.duration_ns // 1000}
                 for e in seen.evaluated
             ]  # fmt: skip
-            line = orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE)
-            if self.settings.mask or _has_log_policy(seen.policy_set):
-                masked = self._masked(line, seen.policy_set)
-                if masked is None:
-                    return
-                line = masked
-            if len(line) > self.settings.max_event_bytes:
-                cut = self._cut(line)
-                if cut is None:
-                    return
-                line = cut
+            finished = self._finished(
+                orjson.dumps(event, option=orjson.OPT_APPEND_NEWLINE), seen.policy_set
+            )
+            if finished is None:
+                return
+            line = finished
         except Exception:
             self._failure(seen.decision_id)
             return
         self._append(line)
 
     # --- masking, cutting ----------------------------------------------------------------------
+    def _finished(self, line: bytes, policy_set: PolicySet | None) -> bytes | None:
+        """The event as logged: dropped by `system/log/drop` (None), masked, then cut to
+        `max_event_bytes` (None when even cut it is too large)."""
+        if self.settings.mask or _has_log_policy(policy_set):
+            masked = self._masked(line, policy_set)
+            if masked is None:
+                return None
+            line = masked
+        if len(line) > self.settings.max_event_bytes:
+            return self._cut(line)
+        return line
+
     def _masked(self, line: bytes, policy_set: PolicySet | None) -> bytes | None:
         """The event after `system/log/drop` (None: dropped) and the masks: the configured
         pointers, then what `system/log/mask` returns for the event."""
