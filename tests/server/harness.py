@@ -154,11 +154,12 @@ def start_server(
     bundle: Path | None,
     tmp: Path,
     *args: str,
-    workers: int = 1,
+    workers: int = 2,
     tls: TLS | None = None,
     env: dict[str, str] | None = None,
 ) -> Server:
-    """Start `admit serve` and wait until it answers /healthz."""
+    """Start `admit serve` and wait until it answers /healthz: two workers unless a test says
+    why it needs one (production runs one per core)."""
     tls = tls or make_tls(tmp)
     port = free_port()
     log = tmp / f"serve-{port}.log"
