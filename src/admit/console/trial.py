@@ -13,9 +13,7 @@ message, never an error of the console.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import selectors
 import shutil
 import signal
 import subprocess
@@ -30,6 +28,7 @@ import orjson
 
 from admit.core.engine import PolicySet
 from admit.core.errors import InputError
+from admit.loading.sandbox import kill_group, read_line
 from admit.loading.versions import MANIFEST
 
 TIMEOUT = 10.0  # seconds a trial may take, from start to answer
@@ -153,29 +152,11 @@ def _run(scratch: Path, timeout: float, memory: int, deadline: float) -> tuple[b
     )
     os.close(writer)
     try:
-        answer = _answer(reader, deadline)
+        answer = read_line(reader, deadline)
     finally:
         os.close(reader)
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+        kill_group(process)
     return answer, process.returncode
-
-
-def _answer(reader: int, deadline: float) -> bytes | None:
-    chunks: list[bytes] = []
-    with selectors.DefaultSelector() as selector:
-        selector.register(reader, selectors.EVENT_READ)
-        while (left := deadline - time.monotonic()) > 0:
-            if not selector.select(left):
-                continue
-            chunk = os.read(reader, 1 << 20)
-            if not chunk:
-                return None
-            chunks.append(chunk)
-            if chunk.endswith(b"\n"):
-                return b"".join(chunks)
-    return None
 
 
 def _why_stopped(status: int, timeout: float, seconds: float) -> str:

@@ -102,10 +102,10 @@ def vet(
         )
         os.close(writer)
         try:
-            answer = _read_answer(reader, process, started + timeout)
+            answer = read_line(reader, started + timeout)
         finally:
             os.close(reader)
-            _kill_group(process)
+            kill_group(process)
         seconds = time.monotonic() - started
         if answer is None:
             errors.seek(max(0, errors.seek(0, os.SEEK_END) - 4000))
@@ -127,8 +127,9 @@ def vet(
     return Report(reports, seconds)
 
 
-def _read_answer(reader: int, process: subprocess.Popen[bytes], deadline: float) -> bytes | None:
-    """The report line, or None when the process ended or the deadline passed without one."""
+def read_line(reader: int, deadline: float) -> bytes | None:
+    """The line a child process writes to the pipe `reader` (its report), or None when the
+    process ended or the deadline passed without one."""
     chunks: list[bytes] = []
     with selectors.DefaultSelector() as selector:
         selector.register(reader, selectors.EVENT_READ)
@@ -144,7 +145,8 @@ def _read_answer(reader: int, process: subprocess.Popen[bytes], deadline: float)
     return None
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """End a child started in its own session, with everything it forked, and reap it."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
@@ -197,7 +199,7 @@ def run_tests(
             late = f"the tests did not end within {timeout:g}s"
             return (Problem(".", None, "tests_failed", late),)
         finally:
-            _kill_group(process)
+            kill_group(process)
         out.seek(0)
         try:
             report = orjson.loads(out.read())

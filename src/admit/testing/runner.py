@@ -101,15 +101,7 @@ class Runner:
             line = config.line_of("kinds") if isinstance(config, LineDict) else None
             message = "kinds are declared in the bundle's admit.yaml, for every rule and case"
             problems.append(Problem(case_file.label, line, "invalid_config", message))
-        base = self.policy_set
-        self._sets[case_file.label] = PolicySet(
-            rules,
-            data=base.data.raw,
-            digest=base.digest,
-            source=base.source,
-            kinds=base.kinds,
-            exceptions=base.exceptions,
-        )
+        self._sets[case_file.label] = self.policy_set.with_rules(rules)
         return problems
 
     def _resolver(self, case_file: CaseFile) -> Callable[[str], str | None]:
