@@ -20,21 +20,15 @@ budget by part.
 from __future__ import annotations
 
 import argparse
-import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench_server import FIXTURE, PYTHON, ROOT, review_body
+from bench_server import FIXTURE, REVIEWS, ROOT, review_body
+from callgrind import per_call
 
 FIXTURES = FIXTURE.parent
-REVIEWS = (
-    FIXTURE.stem,  # the validating UPDATE of the origin's pod (allowed), as in bench_server.py
-    "06-pod-create-web-server-registry-1.21.1--02-validate-CREATE-pod-web-server",  # allowed
-    "02-pod-create-web-server-nginx-1.21.1--02-validate-CREATE-pod-web-server",  # denied
-)
 WARM_UP = 200
 
 
@@ -132,18 +126,6 @@ def drive(kind: str, review: str, count: int) -> None:
                 raise RuntimeError(f"{kind} answered {answers[-2]}")
 
 
-def instructions(kind: str, review: str, count: int) -> int:
-    """User-space instructions callgrind counts for a whole child run."""
-    command = [
-        *("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"),
-        *(PYTHON, __file__, "--child", kind, review, str(count)),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if not found:
-        raise RuntimeError(f"callgrind reported no count:\n{done.stderr[-2000:]}")
-    return int(found.group(1))
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -167,8 +149,7 @@ def main() -> None:
         figures = {}
         for kind in kinds:
             print(f"{review}: {kind} under callgrind...", file=sys.stderr, flush=True)
-            total = instructions(kind, review, args.requests) - instructions(kind, review, 0)
-            figures[kind] = total / args.requests
+            figures[kind] = per_call(__file__, (kind, review), args.requests)
         rows.append((review, figures))
     print(f"User-space instructions per request of the application (N={args.requests}).\n")
     print("| review | ceiling app | admit app | admit - ceiling | admit/ceiling |")

@@ -22,15 +22,13 @@ from __future__ import annotations
 import argparse
 import http.client
 import re
-import signal
 import ssl
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench_server import FIXTURE, PYTHON, ROOT, free_port, review_body, tls_files, wait_ready
+from bench_server import FIXTURE, PYTHON, ROOT, free_port, review_body, start, stop, tls_files
 
 ROLES = ("supervisor", "worker", "source", "console", "audit")
 
@@ -81,17 +79,14 @@ def measure(
         *("--metrics-dir", str(tmp / f"m{workers}")),
         *(("--console-port", str(free_port())) if console else ()),
     ]
-    with log.open("wb") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=out, start_new_session=True, cwd=tmp)
+    server = start("admit", command, port, ca, log)
     try:
-        wait_ready(port, ca)
         send(port, ca, review_body(FIXTURE), requests)
         time.sleep(1.5)  # the workers' periodic chores (metrics, decision log) have run
-        tree = roles(log.read_text(), process.pid)
+        tree = roles(log.read_text(), server.process.pid)
         return {pid: (role, smaps(pid)) for pid, role in tree.items()}
     finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        stop(server)
 
 
 def main() -> None:

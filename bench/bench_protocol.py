@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import re
 import ssl
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from bench_server import FIXTURE, PYTHON, ROOT, review_body
+from bench_server import FIXTURE, ROOT, review_body
+from callgrind import per_call
 
 WARM_UP = 300
 ANSWER = b'{"ok":true}'
@@ -44,11 +43,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 class Transport(asyncio.Transport):
-    """Counts writes; what the protocol asks of a TLS transport, without the TLS."""
+    """Counts writes and whole answers; what the protocol asks of a TLS transport, without the
+    TLS."""
 
     def __init__(self) -> None:
         super().__init__()
         self.writes = 0
+        self.answers = 0
         self.closing = False
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
@@ -57,6 +58,8 @@ class Transport(asyncio.Transport):
 
     def write(self, data: Any) -> None:
         self.writes += 1
+        if bytes(data).endswith(ANSWER):  # the body: with the head (one write) or after it
+            self.answers += 1
 
     def close(self) -> None:
         self.closing = True
@@ -112,26 +115,15 @@ def drive(count: int, src: Path) -> None:
 
     async def requests(n: int) -> None:
         for _ in range(n):
-            writes = transport.writes
+            answered = transport.answers
             protocol.data_received(request)
-            while transport.writes < writes + 2:  # the head, then the body
+            while transport.answers == answered:
                 await asyncio.sleep(0)
 
     loop.run_until_complete(requests(WARM_UP + count))
     if transport.closing:
         raise RuntimeError("the protocol closed the connection")
 
-
-def instructions(count: int, src: Path) -> int:
-    command = [
-        *("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"),
-        *(PYTHON, __file__, "--child", str(count), str(src)),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if not found:
-        raise RuntimeError(f"callgrind reported no count:\n{done.stderr[-2000:]}")
-    return int(found.group(1))
 
 
 def main() -> None:
@@ -141,10 +133,10 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        drive(int(args.child[0]), Path(args.child[1]))
+        drive(int(args.child[1]), Path(args.child[0]))
         return
-    total = instructions(args.requests, args.src) - instructions(0, args.src)
-    print(f"{args.src}: {total / args.requests:,.0f} instructions per request of the protocol "
+    each = per_call(__file__, (str(args.src),), args.requests)
+    print(f"{args.src}: {each:,.0f} instructions per request of the protocol "
           f"(N={args.requests})")  # fmt: skip
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-import subprocess
 import sys
 from pathlib import Path
+
+from callgrind import per_call
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
@@ -57,17 +57,6 @@ def drive(setup: str, pod: str, count: int) -> None:
         admit.evaluate(policy_set, subject)
 
 
-def instructions(setup: str, pod: str, count: int) -> int:
-    command = [
-        *("valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"),
-        *(PYTHON, __file__, "--child", setup, pod, str(count)),
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
-    found = re.search(r"Collected : (\d+)", done.stderr)
-    if not found:
-        raise RuntimeError(f"callgrind reported no count:\n{done.stderr[-2000:]}")
-    return int(found.group(1))
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -85,8 +74,7 @@ def main() -> None:
         figures = []
         for pod in PODS:
             print(f"{setup}, {pod}: under callgrind...", file=sys.stderr, flush=True)
-            total = instructions(setup, pod, args.requests) - instructions(setup, pod, 0)
-            figures.append(f"{total / args.requests:,.0f}")
+            figures.append(f"{per_call(__file__, (setup, pod), args.requests):,.0f}")
         print(f"| {setup} | {' | '.join(figures)} |")
 
 
