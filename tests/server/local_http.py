@@ -18,7 +18,29 @@ class _Server(http.server.ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-class LogReceiver:
+class _Quiet(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+class _Served:
+    """A server on 127.0.0.1:`port` in a thread, which can stop and start again on that port."""
+
+    port: int
+    _server: _Server | None = None
+
+    def _serve(self, handler: type[http.server.BaseHTTPRequestHandler]) -> None:
+        self._server = _Server(("127.0.0.1", self.port), handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+
+class LogReceiver(_Served):
     """Receives decision-log uploads (gzip JSON arrays) on a port that survives restarts."""
 
     def __init__(self, port: int) -> None:
@@ -27,12 +49,11 @@ class LogReceiver:
         self.events: list[dict[str, Any]] = []
         self.requests: list[dict[str, str]] = []  # the headers of each upload
         self._lock = threading.Lock()
-        self._server: _Server | None = None
 
     def start(self) -> LogReceiver:
         receiver = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(_Quiet):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 events = json.loads(gzip.decompress(body))
@@ -42,18 +63,8 @@ class LogReceiver:
                 self.send_response(204)
                 self.end_headers()
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = _Server(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
 
     def wait_for(self, count: int, timeout: float = 20) -> list[dict[str, Any]]:
         deadline = time.monotonic() + timeout
@@ -66,7 +77,7 @@ class LogReceiver:
             return list(self.events)
 
 
-class BundleHost:
+class BundleHost(_Served):
     """Serves one bundle tarball at /bundles/<name>.tar.gz with a content ETag, answering 304
     to a matching If-None-Match; counts requests and remembers their headers."""
 
@@ -77,7 +88,6 @@ class BundleHost:
         self.path = f"/bundles/{name}.tar.gz"
         self.tarball = b""
         self.requests: list[dict[str, str]] = []
-        self._server: _Server | None = None
 
     def publish(self, tarball: bytes) -> None:
         self.tarball = tarball
@@ -85,7 +95,7 @@ class BundleHost:
     def start(self) -> BundleHost:
         host = self
 
-        class Handler(http.server.BaseHTTPRequestHandler):
+        class Handler(_Quiet):
             def do_GET(self) -> None:
                 host.requests.append(dict(self.headers))
                 if self.path != host.path or not host.tarball:
@@ -106,15 +116,5 @@ class BundleHost:
                 self.end_headers()
                 self.wfile.write(host.tarball)
 
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self._server = _Server(("127.0.0.1", self.port), Handler)
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        self._serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
