@@ -219,14 +219,14 @@ class _Collector:
 
     def collect(self) -> Iterable[Any]:
         s = self.snapshots
-        requests = CounterMetricFamily(
+        alive = [x for x in s if _alive(x["pid"])]
+        yield _counted(
+            CounterMetricFamily,
             "admit_requests",
             "Requests answered, by endpoint and result.",
-            labels=["endpoint", "result"],
+            ["endpoint", "result"],
+            _sum_counters(s, "requests"),
         )
-        for labels, value in sorted(_sum_counters(s, "requests").items()):
-            requests.add_metric(list(labels), value)
-        yield requests
         yield _histogram(
             "admit_request_duration_seconds",
             "Time to answer a request.",
@@ -234,14 +234,13 @@ class _Collector:
             REQUEST_BUCKETS,
             _sum_histograms(s, "latency"),
         )
-        rules = CounterMetricFamily(
+        yield _counted(
+            CounterMetricFamily,
             "admit_rule_results",
             "Rule outcomes (pass, fail, warn, error, skip).",
-            labels=["policy", "rule", "result"],
+            ["policy", "rule", "result"],
+            _sum_counters(s, "rule_results"),
         )
-        for labels, value in sorted(_sum_counters(s, "rule_results").items()):
-            rules.add_metric(list(labels), value)
-        yield rules
         yield _histogram(
             "admit_rule_duration_seconds",
             "Time spent in each rule.",
@@ -249,53 +248,68 @@ class _Collector:
             RULE_BUCKETS,
             _sum_histograms(s, "rule_latency"),
         )
-        reloads = CounterMetricFamily(
-            "admit_bundle_reloads", "Bundle loads after a change, by result.", labels=["result"]
+        yield _counted(
+            CounterMetricFamily,
+            "admit_bundle_reloads",
+            "Bundle loads after a change, by result.",
+            ["result"],
+            _sum_counters(s, "reloads"),
         )
-        for labels, value in sorted(_sum_counters(s, "reloads").items()):
-            reloads.add_metric(list(labels), value)
-        yield reloads
-        exits = CounterMetricFamily(
+        yield _counted(
+            CounterMetricFamily,
             "admit_process_exits",
             "Worker, policy source and console processes that ended (and were replaced).",
-            labels=["role", "reason"],
+            ["role", "reason"],
+            _sum_counters(s, "exits"),
         )
-        for labels, value in sorted(_sum_counters(s, "exits").items()):
-            exits.add_metric(list(labels), value)
-        yield exits
-        quarantined = GaugeMetricFamily(
+        yield _counted(
+            GaugeMetricFamily,
             "admit_rule_quarantined",
             "Rules not run (answered by their on_error) since they ended their worker; the "
             "value is how many times.",
-            labels=["rule"],
+            ["rule"],
+            _sum_counters(s, "quarantined"),
         )
-        for labels, value in sorted(_sum_counters(s, "quarantined").items()):
-            quarantined.add_metric(list(labels), value)
-        yield quarantined
-        events = CounterMetricFamily(
+        decision_log = _sum_counters(s, "decision_log")
+        failures = decision_log.pop(("failures",), 0)
+        yield _counted(
+            CounterMetricFamily,
             "admit_decision_log_events",
             "Decision-log events by outcome: uploaded (to --decision-log-url), dropped (the "
             "upload buffer overflowed, or the service was down at exit), too_large (even "
             "without input and result), dropped_by_policy (system/log/drop), failed (not built).",
-            labels=["outcome"],
+            ["outcome"],
+            decision_log,
         )
-        for labels, value in sorted(_sum_counters(s, "decision_log").items()):
-            if labels[0] != "failures":
-                events.add_metric(list(labels), value)
-        yield events
-        failures = CounterMetricFamily(
+        yield _counted(
+            CounterMetricFamily,
             "admit_decision_log_upload_failures",
             "Decision-log uploads that failed (each batch is retried with backoff).",
+            [],
+            {(): failures},
         )
-        failures.add_metric([], _sum_counters(s, "decision_log").get(("failures",), 0))
-        yield failures
-        yield from _audit_families([x for x in s if _alive(x["pid"])])
-        info = GaugeMetricFamily(
-            "admit_bundle_info", "The bundle each live worker serves.", labels=["digest"]
+        yield from _audit_families(alive)
+        yield _counted(
+            GaugeMetricFamily,
+            "admit_bundle_info",
+            "The bundle each live worker serves.",
+            ["digest"],
+            {(x["bundle"],): 1 for x in alive if x["bundle"]},
         )
-        for digest in sorted({x["bundle"] for x in s if x["bundle"] and _alive(x["pid"])}):
-            info.add_metric([digest], 1)
-        yield info
+
+
+def _counted(
+    family: type[CounterMetricFamily] | type[GaugeMetricFamily],
+    name: str,
+    documentation: str,
+    labels: list[str],
+    values: dict[tuple[str, ...], float],
+) -> CounterMetricFamily | GaugeMetricFamily:
+    """A metric family with one sample per label tuple, in label order."""
+    metric = family(name, documentation, labels=labels)
+    for label_values, value in sorted(values.items()):
+        metric.add_metric(list(label_values), value)
+    return metric
 
 
 def _audit_families(alive: list[dict[str, Any]]) -> Iterable[Any]:
@@ -303,34 +317,35 @@ def _audit_families(alive: list[dict[str, Any]]) -> Iterable[Any]:
     live processes only: a restarted audit's last snapshot must not count twice)."""
     if not any("audit_leader" in x for x in alive):
         return
-    violations = GaugeMetricFamily(
+    yield _counted(
+        GaugeMetricFamily,
         "admit_audit_violations",
         "Existing objects' findings that did not pass (fail, warn, error, excepted), by policy "
         "and namespace; 0 on a replica that does not lead the audit.",
-        labels=["policy", "namespace", "result"],
+        ["policy", "namespace", "result"],
+        _sum_counters(alive, "audit_findings"),
     )
-    for labels, value in sorted(_sum_counters(alive, "audit_findings").items()):
-        violations.add_metric(list(labels), value)
-    yield violations
-    objects = GaugeMetricFamily(
-        "admit_audit_objects", "Existing objects audited, by resource.", labels=["resource"]
+    yield _counted(
+        GaugeMetricFamily,
+        "admit_audit_objects",
+        "Existing objects audited, by resource.",
+        ["resource"],
+        _sum_counters(alive, "audit_objects"),
     )
-    for labels, value in sorted(_sum_counters(alive, "audit_objects").items()):
-        objects.add_metric(list(labels), value)
-    yield objects
-    leader = GaugeMetricFamily(
+    yield _counted(
+        GaugeMetricFamily,
         "admit_audit_leader",
         "1 while this replica holds the audit lease and writes the reports.",
-        labels=["identity"],
+        ["identity"],
+        _sum_counters(alive, "audit_leader"),
     )
-    for labels, value in sorted(_sum_counters(alive, "audit_leader").items()):
-        leader.add_metric(list(labels), value)
-    yield leader
-    judged = CounterMetricFamily(
-        "admit_audit_judgements", "Objects judged by the audit (each change, once)."
+    yield _counted(
+        CounterMetricFamily,
+        "admit_audit_judgements",
+        "Objects judged by the audit (each change, once).",
+        [],
+        {(): sum(_sum_counters(alive, "audit_evaluations").values())},
     )
-    judged.add_metric([], sum(_sum_counters(alive, "audit_evaluations").values()))
-    yield judged
 
 
 def exposition(directory: Path | None = None, live: Metrics | None = None) -> bytes:
