@@ -100,3 +100,17 @@ class Published:
         """Publish the bundle's changes, and serve them."""
         self.source.check()
         self.store.refresh()
+
+
+# A rule whose forbidden image suffix is a parameter, to publish one change after another, and
+# a review it judges (image 192.168.64.1:5000/nginx:1.21.1).
+TAG_RULE = """
+import admit
+
+@admit.validate("Pod")
+def tag(request, *, forbidden: str = "{tag}"):
+    for c in request.containers:
+        if c.image.endswith(forbidden):
+            yield f"{{c.image}} uses {{forbidden}}"
+"""
+POD_OK_REVIEW = (SEED / "reviews" / "pod-ok.json").read_bytes()

@@ -9,22 +9,13 @@ import time
 
 import orjson
 
-from tests.helpers import SEED
+from tests.helpers import POD_OK_REVIEW as REVIEW
+from tests.helpers import TAG_RULE
 from tests.kube.fake_apiserver import FakeAPIServer, Script, recorded
 from tests.server.harness import once, start_server
 
 PATH = "/api/v1/namespaces/default/configmaps"
 SELECTOR = "example.com/policy=true"
-TAG_RULE = """
-import admit
-
-@admit.validate("Pod")
-def tag(request, *, forbidden: str = "{tag}"):
-    for c in request.containers:
-        if c.image.endswith(forbidden):
-            yield f"{{c.image}} uses {{forbidden}}"
-"""
-REVIEW = (SEED / "reviews" / "pod-ok.json").read_bytes()  # image 192.168.64.1:5000/nginx:1.21.1
 
 
 def base_configmap(files, version="1000"):

@@ -7,19 +7,9 @@ import threading
 import time
 
 from tests.configmap import ConfigMapVolume
-from tests.helpers import SEED
+from tests.helpers import POD_OK_REVIEW as REVIEW
+from tests.helpers import TAG_RULE
 from tests.server.harness import Client, once, start_server
-
-TAG_RULE = """
-import admit
-
-@admit.validate("Pod")
-def tag(request, *, forbidden: str = "{tag}"):
-    for c in request.containers:
-        if c.image.endswith(forbidden):
-            yield f"{{c.image}} uses {{forbidden}}"
-"""
-REVIEW = (SEED / "reviews" / "pod-ok.json").read_bytes()  # image 192.168.64.1:5000/nginx:1.21.1
 
 
 def allowed(server):
